@@ -151,7 +151,7 @@ helm_ldflags() {
 # module (with their kustomization.yaml, which lists the release bundle).
 fetch_gateway_api() {
   local dest="$cache/gateway-api-$GATEWAY_API_VERSION"
-  if [[ -f "$dest/experimental/kustomization.yaml" && -f "$dest/standard/kustomization.yaml" ]]; then
+  if [[ -d "$dest/experimental" && -d "$dest/standard" ]]; then
     return 0
   fi
 
