@@ -1,0 +1,1 @@
+//! The webhook's informer cache: watches keep an [`crate::engine::World`] current.

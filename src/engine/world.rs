@@ -1,0 +1,293 @@
+//! The engine's read-only view of cluster state, indexed the way the rules look things up.
+//!
+//! Both front ends fill the same structure: `refguard check` from manifest files, the webhook
+//! from its informer cache. Every lookup is by namespace and name; nothing scans the whole
+//! world, so a cluster with tens of thousands of Secrets answers as fast as a small one.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::model::{
+    ConfigMapFacts, Gateway, Kind, ListenerSet, ObjectKey, ReferenceGrant, SecretFacts,
+};
+
+/// A Gateway or ListenerSet that holds references, named in reverse lookups.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Referrer {
+    pub kind: Kind,
+    pub key: ObjectKey,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    grants: HashMap<String, BTreeMap<String, Arc<ReferenceGrant>>>,
+    secrets: HashMap<String, HashMap<String, Arc<SecretFacts>>>,
+    config_maps: HashMap<String, HashMap<String, Arc<ConfigMapFacts>>>,
+    gateways: HashMap<String, BTreeMap<String, Arc<Gateway>>>,
+    listener_sets: HashMap<String, BTreeMap<String, Arc<ListenerSet>>>,
+    /// Target namespace to the Gateways and ListenerSets with a reference into it (their own
+    /// namespace included), so a change to a grant, Secret or ConfigMap finds who is affected.
+    referrers: HashMap<String, BTreeSet<Referrer>>,
+}
+
+impl World {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // --- lookups used by the rules ---
+
+    /// ReferenceGrants in `namespace`, in name order.
+    pub fn grants_in(&self, namespace: &str) -> impl Iterator<Item = &ReferenceGrant> {
+        self.grants
+            .get(namespace)
+            .into_iter()
+            .flat_map(|grants| grants.values().map(Arc::as_ref))
+    }
+
+    pub fn grant(&self, key: &ObjectKey) -> Option<&ReferenceGrant> {
+        self.grants
+            .get(&key.namespace)?
+            .get(&key.name)
+            .map(Arc::as_ref)
+    }
+
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<&SecretFacts> {
+        self.secrets.get(namespace)?.get(name).map(Arc::as_ref)
+    }
+
+    pub fn config_map(&self, namespace: &str, name: &str) -> Option<&ConfigMapFacts> {
+        self.config_maps.get(namespace)?.get(name).map(Arc::as_ref)
+    }
+
+    pub fn gateway(&self, key: &ObjectKey) -> Option<&Gateway> {
+        self.gateways
+            .get(&key.namespace)?
+            .get(&key.name)
+            .map(Arc::as_ref)
+    }
+
+    pub fn listener_set(&self, key: &ObjectKey) -> Option<&ListenerSet> {
+        self.listener_sets
+            .get(&key.namespace)?
+            .get(&key.name)
+            .map(Arc::as_ref)
+    }
+
+    /// Gateways and ListenerSets with at least one reference into `namespace`.
+    pub fn referrers_into(&self, namespace: &str) -> impl Iterator<Item = &Referrer> {
+        self.referrers.get(namespace).into_iter().flatten()
+    }
+
+    pub fn gateways(&self) -> impl Iterator<Item = &Gateway> {
+        self.gateways
+            .values()
+            .flat_map(|gateways| gateways.values().map(Arc::as_ref))
+    }
+
+    pub fn listener_sets(&self) -> impl Iterator<Item = &ListenerSet> {
+        self.listener_sets
+            .values()
+            .flat_map(|sets| sets.values().map(Arc::as_ref))
+    }
+
+    pub fn grants(&self) -> impl Iterator<Item = &ReferenceGrant> {
+        self.grants
+            .values()
+            .flat_map(|grants| grants.values().map(Arc::as_ref))
+    }
+
+    /// Objects held, per kind, for metrics.
+    pub fn counts(&self) -> [(Kind, usize); 5] {
+        fn count<V>(map: &HashMap<String, V>, len: impl Fn(&V) -> usize) -> usize {
+            map.values().map(len).sum()
+        }
+        [
+            (Kind::Gateway, count(&self.gateways, BTreeMap::len)),
+            (Kind::ListenerSet, count(&self.listener_sets, BTreeMap::len)),
+            (Kind::ReferenceGrant, count(&self.grants, BTreeMap::len)),
+            (Kind::Secret, count(&self.secrets, HashMap::len)),
+            (Kind::ConfigMap, count(&self.config_maps, HashMap::len)),
+        ]
+    }
+
+    // --- updates, from the loader or the cache ---
+
+    pub fn upsert_grant(&mut self, grant: ReferenceGrant) {
+        let key = grant.key.clone();
+        self.grants
+            .entry(key.namespace)
+            .or_default()
+            .insert(key.name, Arc::new(grant));
+    }
+
+    pub fn remove_grant(&mut self, key: &ObjectKey) -> Option<Arc<ReferenceGrant>> {
+        remove_nested(&mut self.grants, key)
+    }
+
+    pub fn upsert_secret(&mut self, key: ObjectKey, facts: SecretFacts) {
+        self.secrets
+            .entry(key.namespace)
+            .or_default()
+            .insert(key.name, Arc::new(facts));
+    }
+
+    pub fn remove_secret(&mut self, key: &ObjectKey) -> Option<Arc<SecretFacts>> {
+        let namespace = self.secrets.get_mut(&key.namespace)?;
+        let removed = namespace.remove(&key.name);
+        if namespace.is_empty() {
+            self.secrets.remove(&key.namespace);
+        }
+        removed
+    }
+
+    pub fn upsert_config_map(&mut self, key: ObjectKey, facts: ConfigMapFacts) {
+        self.config_maps
+            .entry(key.namespace)
+            .or_default()
+            .insert(key.name, Arc::new(facts));
+    }
+
+    pub fn remove_config_map(&mut self, key: &ObjectKey) -> Option<Arc<ConfigMapFacts>> {
+        let namespace = self.config_maps.get_mut(&key.namespace)?;
+        let removed = namespace.remove(&key.name);
+        if namespace.is_empty() {
+            self.config_maps.remove(&key.namespace);
+        }
+        removed
+    }
+
+    pub fn upsert_gateway(&mut self, gateway: Gateway) {
+        let referrer = Referrer {
+            kind: Kind::Gateway,
+            key: gateway.key.clone(),
+        };
+        let targets = gateway_target_namespaces(&gateway);
+        if let Some(old) = self.remove_gateway(&gateway.key) {
+            drop(old);
+        }
+        self.index_referrer(&referrer, targets);
+
+        let key = gateway.key.clone();
+        self.gateways
+            .entry(key.namespace)
+            .or_default()
+            .insert(key.name, Arc::new(gateway));
+    }
+
+    pub fn remove_gateway(&mut self, key: &ObjectKey) -> Option<Arc<Gateway>> {
+        let removed = remove_nested(&mut self.gateways, key)?;
+        let referrer = Referrer {
+            kind: Kind::Gateway,
+            key: key.clone(),
+        };
+        self.unindex_referrer(&referrer, gateway_target_namespaces(&removed));
+        Some(removed)
+    }
+
+    pub fn upsert_listener_set(&mut self, set: ListenerSet) {
+        let referrer = Referrer {
+            kind: set.kind,
+            key: set.key.clone(),
+        };
+        let targets = listener_target_namespaces(&set.key.namespace, &set.listeners);
+        self.remove_listener_set(&set.key);
+        self.index_referrer(&referrer, targets);
+
+        let key = set.key.clone();
+        self.listener_sets
+            .entry(key.namespace)
+            .or_default()
+            .insert(key.name, Arc::new(set));
+    }
+
+    pub fn remove_listener_set(&mut self, key: &ObjectKey) -> Option<Arc<ListenerSet>> {
+        let removed = remove_nested(&mut self.listener_sets, key)?;
+        let referrer = Referrer {
+            kind: removed.kind,
+            key: key.clone(),
+        };
+        self.unindex_referrer(
+            &referrer,
+            listener_target_namespaces(&key.namespace, &removed.listeners),
+        );
+        Some(removed)
+    }
+
+    fn index_referrer(&mut self, referrer: &Referrer, namespaces: BTreeSet<String>) {
+        for namespace in namespaces {
+            self.referrers
+                .entry(namespace)
+                .or_default()
+                .insert(referrer.clone());
+        }
+    }
+
+    fn unindex_referrer(&mut self, referrer: &Referrer, namespaces: BTreeSet<String>) {
+        for namespace in namespaces {
+            if let Some(set) = self.referrers.get_mut(&namespace) {
+                set.remove(referrer);
+                if set.is_empty() {
+                    self.referrers.remove(&namespace);
+                }
+            }
+        }
+    }
+}
+
+fn remove_nested<V>(map: &mut HashMap<String, BTreeMap<String, V>>, key: &ObjectKey) -> Option<V> {
+    let namespace = map.get_mut(&key.namespace)?;
+    let removed = namespace.remove(&key.name);
+    if namespace.is_empty() {
+        map.remove(&key.namespace);
+    }
+    removed
+}
+
+/// Every namespace a Gateway's TLS references point into, its own included.
+fn gateway_target_namespaces(gateway: &Gateway) -> BTreeSet<String> {
+    let own = gateway.key.namespace.as_str();
+    let mut namespaces = listener_target_namespaces(own, &gateway.listeners);
+
+    if let Some(frontend) = &gateway.frontend {
+        let validations = frontend.default.iter().chain(
+            frontend
+                .per_port
+                .iter()
+                .filter_map(|entry| entry.validation.as_ref()),
+        );
+        for validation in validations {
+            for reference in &validation.ca_certificate_refs {
+                namespaces.insert(reference.target_namespace(own).to_owned());
+            }
+        }
+    }
+    if let Some(reference) = gateway
+        .backend
+        .as_ref()
+        .and_then(|backend| backend.client_certificate_ref.as_ref())
+    {
+        namespaces.insert(reference.target_namespace(own).to_owned());
+    }
+    namespaces
+}
+
+fn listener_target_namespaces(own: &str, listeners: &[crate::model::Listener]) -> BTreeSet<String> {
+    let mut namespaces = BTreeSet::new();
+    for tls in listeners
+        .iter()
+        .filter_map(|listener| listener.tls.as_ref())
+    {
+        for reference in &tls.certificate_refs {
+            namespaces.insert(reference.target_namespace(own).to_owned());
+        }
+        for reference in tls
+            .frontend_validation
+            .iter()
+            .flat_map(|validation| &validation.ca_certificate_refs)
+        {
+            namespaces.insert(reference.target_namespace(own).to_owned());
+        }
+    }
+    namespaces
+}
