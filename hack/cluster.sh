@@ -21,6 +21,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=hack/versions.env
 source "$root/hack/versions.env"
+# Another Gateway API release can be tried without editing versions.env.
+GATEWAY_API_VERSION="${REFGUARD_GATEWAY_API_VERSION:-$GATEWAY_API_VERSION}"
 
 dir="${REFGUARD_E2E_DIR:-/tmp/refguard-e2e}"
 pki="$dir/pki"
@@ -28,6 +30,18 @@ logs="$dir/logs"
 state="$dir/state.env"
 # kubectl's discovery cache, kept with the cluster instead of in ~/.kube.
 export KUBECACHEDIR="$dir/kube-cache"
+
+# Gateway API release channel to install: experimental (a superset of the
+# standard channel's CRDs and versions) or standard.
+gateway_api_channel="${REFGUARD_GATEWAY_API_CHANNEL:-experimental}"
+case "$gateway_api_channel" in
+  experimental | standard) ;;
+  *)
+    printf 'cluster.sh: REFGUARD_GATEWAY_API_CHANNEL must be experimental or standard, not %s\n' \
+      "$gateway_api_channel" >&2
+    exit 2
+    ;;
+esac
 
 # Seconds to wait for each of: etcd healthy, apiserver ready, CRDs established.
 ready_timeout="${REFGUARD_E2E_READY_TIMEOUT:-90}"
@@ -285,11 +299,17 @@ start_apiserver() {
 }
 
 install_gateway_api() {
-  local crds="$REFGUARD_GATEWAY_API_DIR/experimental"
+  local crds="$REFGUARD_GATEWAY_API_DIR/$gateway_api_channel"
   # Server-side apply: the HTTPRoute CRD is larger than the annotation that
   # client-side apply would store.
+  # experimental/ has a kustomization.yaml listing the release bundle;
+  # standard/ holds just the bundle's files.
+  local source=(-f "$crds")
+  if [[ -f "$crds/kustomization.yaml" ]]; then
+    source=(-k "$crds")
+  fi
   "$REFGUARD_KUBECTL" --kubeconfig="$dir/kubeconfig" apply --server-side \
-    --field-manager=refguard-e2e -k "$crds" >"$logs/gateway-api-install.log" 2>&1 || {
+    --field-manager=refguard-e2e "${source[@]}" >"$logs/gateway-api-install.log" 2>&1 || {
     show_log_tail "$logs/gateway-api-install.log"
     die "installing the Gateway API CRDs from $crds failed"
   }
@@ -330,6 +350,8 @@ export REFGUARD_KUBECTL='$REFGUARD_KUBECTL'
 export REFGUARD_ETCD='$REFGUARD_ETCD'
 export REFGUARD_HELM='$REFGUARD_HELM'
 export REFGUARD_GATEWAY_API_DIR='$REFGUARD_GATEWAY_API_DIR'
+export REFGUARD_GATEWAY_API_VERSION='$GATEWAY_API_VERSION'
+export REFGUARD_GATEWAY_API_CHANNEL='$gateway_api_channel'
 EOF
 }
 
@@ -341,6 +363,8 @@ cmd_up() {
     return 0
   fi
   cmd_down quiet
+  # A failed start stops whatever it had started (logs stay).
+  trap 'cmd_down quiet' EXIT
 
   local tool_env
   tool_env="$("$root/hack/tools.sh")"
@@ -374,10 +398,11 @@ cmd_up() {
   write_apiserver_args "$APISERVER_PORT" "$etcd_port"
   start_apiserver
 
-  log "installing Gateway API $GATEWAY_API_VERSION CRDs (experimental channel)"
+  log "installing Gateway API $GATEWAY_API_VERSION CRDs ($gateway_api_channel channel)"
   install_gateway_api
 
   write_env
+  trap - EXIT
   log "control plane ready in $((SECONDS - start))s; use it with: eval \"\$(hack/cluster.sh env)\""
 }
 

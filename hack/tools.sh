@@ -16,6 +16,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=hack/versions.env
 source "$root/hack/versions.env"
+# Another Gateway API release can be tried without editing versions.env.
+GATEWAY_API_VERSION="${REFGUARD_GATEWAY_API_VERSION:-$GATEWAY_API_VERSION}"
 
 cache="${REFGUARD_CACHE_DIR:-$HOME/.cache/refguard}"
 bin="$cache/bin"
