@@ -100,7 +100,7 @@ build() {
     sleep 1
     if ((SECONDS >= next_report)); then
       local compiled
-      compiled="$(wc -l <"$build_log")"
+      compiled="$(grep -vc "^go: " "$build_log" || true)"
       log "  … $name: $(human_duration $((SECONDS - start))), $compiled packages compiled"
       next_report=$((SECONDS + 30))
     fi
