@@ -35,6 +35,7 @@ METRICS = [
     "refguard_cache_objects",
     "refguard_watch_errors_total",
     "refguard_watch_last_event_age_seconds",
+    "refguard_cache_synced",
 ]
 
 # (apiGroup, resource, operation) the webhook must be sent, and nothing else.
