@@ -234,14 +234,14 @@ fn denial_message(denials: &[&Finding]) -> String {
         .join("; ")
 }
 
-/// One warning line, `[rule] field: message`, shortened to stay under 120 characters.
+/// One warning line under 120 characters: `[rule] field: message`, or `[rule] message` when
+/// the field path would push the message over (the message matters more), cut as a last resort.
 pub fn format_warning(rule: &str, field: &str, message: &str) -> String {
-    let line = if field.is_empty() {
-        format!("[{rule}] {message}")
-    } else {
-        format!("[{rule}] {field}: {message}")
-    };
-    shorten(line, WARNING_MAX)
+    let with_field = format!("[{rule}] {field}: {message}");
+    if !field.is_empty() && with_field.chars().count() <= WARNING_MAX {
+        return with_field;
+    }
+    shorten(format!("[{rule}] {message}"), WARNING_MAX)
 }
 
 /// Keeps warnings within what the API server passes on whole: once the next one would not
@@ -292,8 +292,21 @@ mod tests {
         let long = "x".repeat(300);
         let line = format_warning("some-rule", "spec.listeners[0]", &long);
         assert_eq!(line.chars().count(), WARNING_MAX);
-        assert!(line.starts_with("[some-rule] spec.listeners[0]: xxx"));
+        assert!(
+            line.starts_with("[some-rule] xxx"),
+            "field dropped first: {line}"
+        );
         assert!(line.ends_with('…'));
+    }
+
+    #[test]
+    fn the_field_is_kept_when_it_fits() {
+        let message = "m".repeat(80);
+        let line = format_warning("r", "spec.listeners[0]", &message);
+        assert_eq!(line, format!("[r] spec.listeners[0]: {message}"));
+        let message = "m".repeat(100);
+        let line = format_warning("r", "spec.listeners[0]", &message);
+        assert_eq!(line, format!("[r] {message}"));
     }
 
     #[test]
