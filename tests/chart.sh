@@ -14,10 +14,12 @@
 # run; the chart is installed for real with failurePolicy Fail against a webhook that cannot
 # answer, so that each write refguard is sent is rejected and each one it is not sent
 # succeeds: that tests the rules, namespace exclusions and CEL matchConditions on real
-# Gateway API objects. Then upgrades keep the generated CA, and the ServiceAccount's real
-# token can list and watch exactly what the cache needs.
+# Gateway API objects. Then upgrades keep the generated CA, the ServiceAccount's real token can
+# list and watch exactly what the cache needs, and `refguard serve` running with that token
+# becomes ready (every watch completed its list) in both secretAccess modes.
 #
-# Needs: bash, openssl, python3 (standard library only), and the tools from hack/tools.sh.
+# Needs: bash, openssl, python3 (standard library only), the tools from hack/tools.sh, and for
+# the cluster part the refguard binary (REFGUARD_BIN, or built with cargo).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,7 +61,12 @@ kubectl="$REFGUARD_KUBECTL"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/refguard-chart.XXXXXX")"
 cluster_started=false
+serve_pid=""
 cleanup() {
+  if [[ -n "$serve_pid" ]]; then
+    kill "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+  fi
   if $cluster_started; then
     REFGUARD_E2E_DIR="$e2e_dir" "$cluster_sh" down >/dev/null 2>&1 || true
   fi
@@ -373,10 +380,78 @@ match_condition_tests() {
     fail "renaming the Service did not give a certificate for rg-renamed.$namespace.svc"
   fi
   [[ -n "$renamed_ca" && "$renamed_ca" != "$ca_before" ]] &&
-    pass "(a new release name makes a new CA Secret, as expected: lookup is by name)" ||
-    fail "renamed release has no CA Secret"
+    pass "a renamed release gets its own CA Secret (lookup is by name)" ||
+    fail "renamed release has no CA Secret of its own"
   "$helm" upgrade "$release" "$chart" -n "$namespace" --reuse-values --set fullnameOverride= \
     >/dev/null 2>&1 || fail "helm upgrade back to the original name"
+}
+
+# The refguard binary: REFGUARD_BIN, or built by cargo (a no-op when it is up to date).
+refguard_bin() {
+  if [[ -n "${REFGUARD_BIN:-}" ]]; then
+    printf '%s' "$REFGUARD_BIN"
+    return
+  fi
+  (cd "$root" && cargo build --quiet --bin refguard --message-format=json) | python3 -c '
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("reason") == "compiler-artifact" and message["target"]["name"] == "refguard" and message.get("executable"):
+        print(message["executable"])'
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# http_status URL: the HTTP status code, or 000 when nothing answers.
+http_status() {
+  python3 -c '
+import sys, urllib.error, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=2).status)
+except urllib.error.HTTPError as error:
+    print(error.code)
+except Exception:
+    print("000")' "$1"
+}
+
+# serve_with_token EXPECT DESCRIPTION ARGS...: runs `refguard serve` with the ServiceAccount's
+# kubeconfig and the extra ARGS, and checks that /readyz turns 200 (EXPECT=ready: every watch
+# the cache needs completed its list with the chart's RBAC) or stays 503 (EXPECT=not-ready).
+serve_with_token() {
+  local expect="$1" description="$2"
+  shift 2
+  local admin listen log="$work/serve-$RANDOM.log"
+  admin="$(free_port)"
+  listen="$(free_port)"
+  "$refguard" serve --kubeconfig="$work/sa.kubeconfig" --listen="127.0.0.1:$listen" \
+    --admin-listen="127.0.0.1:$admin" --tls-cert-file="$work/certs/tls.crt" \
+    --tls-key-file="$work/certs/tls.key" --log-format=json "$@" >"$log" 2>&1 &
+  serve_pid=$!
+
+  local started=$SECONDS status=000 limit=30
+  [[ "$expect" == not-ready ]] && limit=8
+  while ((SECONDS - started < limit)); do
+    status="$(http_status "http://127.0.0.1:$admin/readyz")"
+    [[ "$status" == 200 ]] && break
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  local health
+  health="$(http_status "http://127.0.0.1:$admin/healthz")"
+  kill "$serve_pid" 2>/dev/null || true
+  wait "$serve_pid" 2>/dev/null || true
+  serve_pid=""
+
+  if [[ "$expect" == ready && "$status" == 200 ]]; then
+    pass "refguard serve with the token is ready after $((SECONDS - started))s: $description"
+  elif [[ "$expect" == not-ready && "$status" == 503 && "$health" == 200 ]]; then
+    pass "refguard serve with the token stays unready for ${limit}s: $description"
+  else
+    fail "refguard serve ($description): /readyz $status, /healthz $health, expected $expect; log:"
+    tail -n 20 "$log" >&2
+  fi
 }
 
 rbac_tests() {
@@ -391,6 +466,20 @@ rbac_tests() {
     return
   }
   pass "kubectl create token (TokenRequest API) for $fullname"
+  cat >"$work/sa.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: e2e
+    cluster: {server: "$server", certificate-authority: "$work/apiserver-ca.crt"}
+users:
+  - name: $fullname
+    user: {token: "$token"}
+contexts:
+  - name: e2e
+    context: {cluster: e2e, user: $fullname}
+current-context: e2e
+EOF
   as_sa() {
     "$kubectl" --kubeconfig=/dev/null --server="$server" --certificate-authority="$work/apiserver-ca.crt" \
       --token="$token" "$@"
@@ -438,6 +527,7 @@ rbac_tests() {
     fail "token cannot watch secrets: $(cat "$work/token.err")"
   fi
   if as_sa -n apps get secret tls-cert >/dev/null 2>&1; then fail "token can get one Secret"; else pass "token cannot get one Secret"; fi
+  serve_with_token ready "secretAccess=cluster"
 
   log "== secretAccess=namespaces"
   k create namespace gateway-certs --dry-run=client -o yaml | k apply -f - >/dev/null
@@ -479,6 +569,8 @@ rbac_tests() {
   fi
   as_sa get configmaps -A -o name >/dev/null 2>&1 && pass "token still lists configmaps everywhere" ||
     fail "token lost configmaps"
+  serve_with_token ready "secretAccess=namespaces, --secret-namespaces=gateway-certs" --secret-namespaces=gateway-certs
+  serve_with_token not-ready "secretAccess=namespaces RBAC but a cluster-wide Secret watch"
 
   log "== uninstall"
   "$helm" uninstall "$release" -n "$namespace" >"$work/uninstall.log" 2>&1 || fail "helm uninstall: $(cat "$work/uninstall.log")"
@@ -491,6 +583,8 @@ rbac_tests() {
 }
 
 cluster_tests() {
+  refguard="$(refguard_bin)"
+  [[ -x "$refguard" ]] || die "no refguard binary (set REFGUARD_BIN or let cargo build it)"
   start_cluster
   server_dry_run
   match_condition_tests
