@@ -40,8 +40,12 @@ impl Scenario {
     }
 
     fn cross_namespace_gateway(&self, mode: Option<&str>) -> String {
+        self.named_gateway("my-gateway", mode)
+    }
+
+    fn named_gateway(&self, name: &str, mode: Option<&str>) -> String {
         let reference = CertRef::new("httpbin-credential").in_namespace(&self.app);
-        gateway_manifest(&self.gateways, "my-gateway", &[reference], mode)
+        gateway_manifest(&self.gateways, name, &[reference], mode)
     }
 
     /// Step 1 of the reproduction: standard TLS with a granted cross-namespace Secret.
@@ -138,11 +142,31 @@ fn a_changed_rules_config_is_picked_up_without_a_restart() {
 
     webhook.set_config(&scenario.config("istio@1.25.0"));
     let (run, elapsed) = eventually(Duration::from_secs(20), || {
-        let run = kubectl.apply_dry_run(&scenario.cross_namespace_gateway(Some("MUTUAL")));
+        let run = kubectl.apply_dry_run(&scenario.named_gateway("second", Some("MUTUAL")));
         (run.code != 0).then_some(run)
     });
     eprintln!("the new rules config took effect after {elapsed:?}");
     run.assert_denied().assert_stderr_contains("55623");
+
+    // Ratcheting: the stored Gateway already had the problem, so an update is let through
+    // with the problem as a warning.
+    let update = scenario.cross_namespace_gateway(Some("MUTUAL")).replace(
+        "\"name\":\"my-gateway\"",
+        "\"name\":\"my-gateway\",\"labels\":{\"edited\":\"yes\"}",
+    );
+    assert!(
+        update.contains("edited"),
+        "the label was added to the manifest"
+    );
+    let ratcheted = kubectl.apply(&update);
+    ratcheted.assert_ok();
+    assert!(
+        ratcheted
+            .warnings()
+            .iter()
+            .any(|line| line.contains("55623")),
+        "{ratcheted}"
+    );
 }
 
 #[test]
