@@ -8,6 +8,7 @@ missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v python3 >/dev/null || missing+=(python3)
 command -v curl >/dev/null || missing+=(curl)
+python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing ${missing[*]}"
