@@ -118,11 +118,27 @@ fn now() -> i64 {
 
 /// Runs `refguard rules`: the catalogue as a table, or as the Markdown of docs/rules.md.
 pub fn print_rules(args: &RulesArgs) -> ExitCode {
-    let _ = args.markdown;
+    if args.markdown {
+        print!("{}", catalogue::markdown());
+        return ExitCode::SUCCESS;
+    }
+
+    let width = catalogue::RULES
+        .iter()
+        .map(|rule| rule.id.len())
+        .max()
+        .unwrap_or(4);
+    println!(
+        "{:<width$}  {:<5}  {:<30}  APPLIES TO",
+        "RULE", "LEVEL", "REASON"
+    );
     for rule in catalogue::RULES {
         println!(
-            "{:<40} {:<6} {:<30} {}",
-            rule.id, rule.default_severity, rule.reason, rule.applies_to
+            "{:<width$}  {:<5}  {:<30}  {}",
+            rule.id,
+            rule.default_severity.as_str(),
+            rule.reason.as_str(),
+            rule.applies_to()
         );
     }
     ExitCode::SUCCESS
