@@ -103,7 +103,13 @@ fn now() -> i64 {
 }
 
 /// Reviews every object of a fixture; returns `(kind, name, sorted (reason, severity))`.
-fn review_all(file: &str) -> Vec<(String, String, Vec<(Reason, Severity)>)> {
+/// What one object's review found: kind, name and sorted (reason, severity) pairs.
+type Outcome = (String, String, Vec<(Reason, Severity)>);
+
+/// An expectation: kind, name and the (reason, severity) pairs it must have.
+type Expected<'a> = (&'a str, &'a str, &'a [(Reason, Severity)]);
+
+fn review_all(file: &str) -> Vec<Outcome> {
     let manifests = load(file);
     let config = RulesConfig::default();
     let context = Context {
@@ -155,7 +161,7 @@ fn review_all(file: &str) -> Vec<(String, String, Vec<(Reason, Severity)>)> {
 }
 
 /// Compares a fixture's outcome with the expectation; objects not listed must have no findings.
-fn assert_scenario(file: &str, expected: &[(&str, &str, &[(Reason, Severity)])]) {
+fn assert_scenario(file: &str, expected: &[Expected<'_>]) {
     let results = review_all(&format!("{file}.yaml"));
     assert!(!results.is_empty(), "{file}: no objects reviewed");
 
