@@ -179,6 +179,7 @@ static_tests() {
   reject "a grace period shorter than shutdown delay + timeout" "terminationGracePeriodSeconds" \
     --set terminationGracePeriodSeconds=8
   reject "zero replicas" "replicaCount" --set replicaCount=0
+  reject "a PodDisruptionBudget that blocks every drain" "minAvailable" --set podDisruptionBudget.minAvailable=2
   reject "a webhook URL over plain HTTP" "url" --set webhook.url=http://127.0.0.1:8443/validate
 
   # And the accepted spellings of the implementation profile.
@@ -417,10 +418,14 @@ except Exception:
     print("000")' "$1"
 }
 
+# config_file: the rendered config ConfigMap on stdin, its config.yaml on stdout.
+config_file() {
+  as_json | python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["config.yaml"], end="")'
+}
+
 # rendered_config CASE OUT: the rules config file the chart renders for CASE.
 rendered_config() {
-  render "$1" --show-only templates/configmap.yaml | as_json |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["config.yaml"], end="")' >"$2"
+  render "$1" --show-only templates/configmap.yaml | config_file >"$2"
 }
 
 # The rules config the chart renders is the file format refguard reads; a rule id the schema
@@ -438,8 +443,7 @@ config_tests() {
     fi
   done
   "$helm" template "$release" "$chart" -n "$namespace" --set config.rules.cert-secret-mising=deny \
-    --show-only templates/configmap.yaml | as_json |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["config.yaml"], end="")' >"$work/config-typo.yaml"
+    --show-only templates/configmap.yaml | config_file >"$work/config-typo.yaml"
   if output="$("$refguard" check --config "$work/config-typo.yaml" -f "$work/empty.yaml" 2>&1)"; then
     fail "refguard accepts a config with an unknown rule id"
   elif [[ "$output" == *"unknown rule"*"cert-secret-mising"* ]]; then
