@@ -301,6 +301,10 @@ match_condition_tests() {
     return
   }
   pass "helm install (failurePolicy Fail)"
+  grep -q "kube-system, $namespace" "$work/install.log" &&
+    grep -q "kubectl delete validatingwebhookconfiguration $fullname" "$work/install.log" &&
+    pass "install notes name the excluded namespaces and the first uninstall step" ||
+    fail "install notes: $(cat "$work/install.log")"
 
   # The API server picks up a new webhook configuration within a second or so.
   local i
