@@ -9,7 +9,7 @@
 # tests/chart/values/, checks of the rendered objects (tests/chart/assert_rendered.py), and
 # values the schema or the templates must reject.
 #
-# Cluster: its own control plane (REFGUARD_CHART_E2E_DIR, default /tmp/refguard-chart-e2e),
+# Cluster: its own control plane (in REFGUARD_CHART_E2E_DIR, default a new directory per run),
 # never the cluster of your KUBECONFIG. Every combination is applied with a server-side dry
 # run; the chart is installed for real with failurePolicy Fail against a webhook that cannot
 # answer, so that each write refguard is sent is rejected and each one it is not sent
@@ -63,6 +63,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/refguard-chart.XXXXXX")"
 cluster_started=false
 serve_pid=""
 cleanup() {
+  local status=$?
   if [[ -n "$serve_pid" ]]; then
     kill "$serve_pid" 2>/dev/null || true
     wait "$serve_pid" 2>/dev/null || true
@@ -70,7 +71,11 @@ cleanup() {
   if $cluster_started; then
     REFGUARD_E2E_DIR="$e2e_dir" "$cluster_sh" down >/dev/null 2>&1 || true
   fi
-  rm -rf "$work"
+  if ((status != 0 || failures > 0)); then
+    log "chart.sh: rendered manifests and logs kept in $work"
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 
@@ -195,7 +200,7 @@ static_tests() {
 
 # --- against a real API server --------------------------------------------------------------
 
-e2e_dir="${REFGUARD_CHART_E2E_DIR:-/tmp/refguard-chart-e2e}"
+e2e_dir="${REFGUARD_CHART_E2E_DIR:-$work/cluster}"
 cluster_sh="${REFGUARD_CLUSTER_SH:-$root/hack/cluster.sh}"
 
 k() { "$kubectl" "$@"; }
@@ -229,7 +234,7 @@ expect_sent() {
 
 start_cluster() {
   [[ -x "$cluster_sh" ]] || die "hack/cluster.sh is missing"
-  # Always a fresh one: `down` wipes what an interrupted earlier run left in this directory.
+  # Always a fresh one: `down` wipes what an interrupted earlier run left in a reused directory.
   log "== starting a control plane in $e2e_dir"
   REFGUARD_E2E_DIR="$e2e_dir" "$cluster_sh" down >/dev/null 2>&1 || true
   cluster_started=true
