@@ -186,6 +186,8 @@ static_tests() {
   reject "zero replicas" "replicaCount" --set replicaCount=0
   reject "a PodDisruptionBudget that blocks every drain" "minAvailable" --set podDisruptionBudget.minAvailable=2
   reject "a webhook URL over plain HTTP" "url" --set webhook.url=http://127.0.0.1:8443/validate
+  reject "a webhook URL with a generated certificate" "webhook.url needs certs.mode secret" \
+    --set webhook.url=https://127.0.0.1:8443/validate
 
   # And the accepted spellings of the implementation profile.
   local profile
