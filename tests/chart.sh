@@ -372,6 +372,26 @@ match_condition_tests() {
     pass "upgrade keeps the serving certificate" || fail "upgrade replaced the serving certificate"
   [[ "$(k get validatingwebhookconfiguration "$fullname" -o jsonpath='{.webhooks[*].clientConfig.caBundle}')" == "$bundle_before" ]] &&
     pass "upgrade keeps the caBundle" || fail "upgrade changed the caBundle"
+
+  # A serving certificate within renewBeforeDays of expiry is re-issued by the same CA.
+  "$helm" upgrade "$release" "$chart" -n "$namespace" --reuse-values \
+    --set certs.generate.renewBeforeDays=400 >"$work/upgrade-renew.log" 2>&1 ||
+    fail "helm upgrade (renew): $(cat "$work/upgrade-renew.log")"
+  local tls_after
+  tls_after="$(k -n "$namespace" get secret "$fullname-tls" -o jsonpath='{.data.tls\.crt}')"
+  k -n "$namespace" get secret "$fullname-ca" -o jsonpath='{.data.tls\.crt}' | openssl base64 -d -A >"$work/gen-ca.crt"
+  printf '%s' "$tls_after" | openssl base64 -d -A >"$work/gen-tls.crt"
+  if [[ "$tls_after" != "$tls_before" ]] &&
+    [[ "$(k -n "$namespace" get secret "$fullname-ca" -o jsonpath='{.data.tls\.crt}')" == "$ca_before" ]] &&
+    [[ "$(k get validatingwebhookconfiguration "$fullname" -o jsonpath='{.webhooks[*].clientConfig.caBundle}')" == "$bundle_before" ]] &&
+    openssl verify -CAfile "$work/gen-ca.crt" "$work/gen-tls.crt" >/dev/null 2>&1; then
+    pass "a certificate due for renewal is re-issued by the same CA; caBundle unchanged"
+  else
+    fail "renewal on upgrade: certificate changed? CA or caBundle changed, or the new one does not verify"
+  fi
+  "$helm" upgrade "$release" "$chart" -n "$namespace" --reuse-values \
+    --set certs.generate.renewBeforeDays=30 >/dev/null 2>&1 || fail "helm upgrade (renewBeforeDays back)"
+
   for ((i = 0; i < 30; i++)); do
     k -n apps label --dry-run=server gateway tls-existing team=a >/dev/null 2>&1 && break
     sleep 1
