@@ -9,7 +9,7 @@
 use crate::model::{CaCertificateRef, FrontendValidation, Gateway, Listener};
 
 use super::super::catalogue as c;
-use super::access::{self, Referrer, Target};
+use super::access::{self, Target};
 use super::certificates::not_permitted_message;
 use super::readable;
 use super::{is_https, Eval, Holder, Report};
@@ -153,16 +153,8 @@ fn check_ca_ref(
     }
 
     let namespace = reference.target_namespace(holder.namespace());
-    let from = Referrer {
-        kind: holder.kind,
-        namespace: holder.namespace(),
-    };
-    let target = Target {
-        group: "",
-        kind: &reference.kind,
-        namespace,
-        name: &reference.name,
-    };
+    let from = holder.referrer();
+    let target = Target::core(&reference.kind, namespace, &reference.name);
     if !access::permitted_by_spec(&eval.grants, from, target) {
         let message = not_permitted_message(holder, namespace, &reference.kind, &reference.name);
         report.add(&c::FRONTEND_CA_NOT_PERMITTED, listener, field, message);
