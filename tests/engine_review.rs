@@ -383,3 +383,35 @@ fn deleting_a_secret_nobody_may_read_is_silent() {
     let secret = ObjectKey::new("app", "cert");
     assert!(review_delete(&world, Change::SecretDeleted(&secret)).is_empty());
 }
+
+#[test]
+fn grant_delete_names_affected_listener_sets() {
+    let mut world = World::new();
+    add_tls(&mut world, "app", "cert");
+    let from =
+        json!([{"group": "gateway.networking.k8s.io", "kind": "ListenerSet", "namespace": "team"}]);
+    let stored = grant_json(
+        "app",
+        "for-sets",
+        from,
+        json!([{"group": "", "kind": "Secret"}]),
+    );
+    world.upsert_grant(grant(&stored));
+    world.upsert_listener_set(listener_set(&listener_set_json(
+        "ListenerSet",
+        "gateway.networking.k8s.io/v1",
+    )));
+
+    let findings = review_grant(&world, "gateway-api", None, Some(&stored));
+    assert_eq!(
+        outcome(&findings),
+        expected(&[("grant-change-breaks-reference", Severity::Warn)])
+    );
+    assert!(
+        findings[0]
+            .message
+            .starts_with("ListenerSet \"team/extra\" listener \"ls-https\""),
+        "{}",
+        findings[0].message
+    );
+}

@@ -70,12 +70,33 @@ pub(crate) fn check(gateway: &Gateway, eval: &Eval<'_>, report: &mut Report<'_>)
     let holder = Holder::gateway(gateway);
 
     for block in blocks(gateway) {
-        check_validation(holder, None, block.validation, &block.field, eval, report);
+        let listener = block.port.and_then(|port| only_listener_on(gateway, port));
+        check_validation(
+            holder,
+            listener,
+            block.validation,
+            &block.field,
+            eval,
+            report,
+        );
         if let Some(port) = block.port {
             check_port_used(gateway, port, &block.field, eval, report);
         }
     }
     check_listener_validation(holder, eval, report);
+}
+
+/// The name of the Gateway's one HTTPS listener on `port`, so findings about a perPort entry
+/// name the listener they break; `None` when several (or none) share the port.
+fn only_listener_on(gateway: &Gateway, port: i32) -> Option<&str> {
+    let mut on_port = gateway
+        .listeners
+        .iter()
+        .filter(|listener| listener.port == port && is_https(listener));
+    match (on_port.next(), on_port.next()) {
+        (Some(listener), None) => Some(&listener.name),
+        _ => None,
+    }
 }
 
 /// The experimental listener `tls.frontendValidation` (Gateway API v1.1-v1.3).
