@@ -415,3 +415,41 @@ fn grant_delete_names_affected_listener_sets() {
         findings[0].message
     );
 }
+
+#[test]
+fn expiry_window_comes_from_the_config() {
+    let mut world = World::new();
+    let (crt, key) = certificate((2025, 1, 1), (2026, 1, 11));
+    add_secret(
+        &mut world,
+        "gw",
+        "cert",
+        "kubernetes.io/tls",
+        &[("tls.crt", &crt), ("tls.key", &key)],
+    );
+    let gateway = gateway_json(
+        json!([https("https", json!([secret_ref(None, "cert")]), json!({}))]),
+        json!({}),
+    );
+
+    // (config, findings, what it shows): the certificate expires 10 days after NOW.
+    let cases = [
+        ("", 1, "default window of 30 days"),
+        (
+            "expiryWarningDays: 11\n",
+            1,
+            "window just above the time left",
+        ),
+        (
+            "expiryWarningDays: 10\n",
+            0,
+            "window equal to the time left",
+        ),
+        ("expiryWarningDays: 0\n", 0, "warning disabled"),
+    ];
+    for (text, count, shows) in cases {
+        let config = RulesConfig::from_yaml(text).expect("config");
+        let findings = review_gateway(&world, &config, &gateway);
+        assert_eq!(findings.len(), count, "{shows}: {findings:?}");
+    }
+}
