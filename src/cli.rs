@@ -111,6 +111,16 @@ pub struct ServeArgs {
     /// Path to a kubeconfig; default: in-cluster config, then KUBECONFIG.
     #[arg(long, env = "REFGUARD_KUBECONFIG", value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// Time a client has to complete the TLS handshake.
+    #[arg(long, env = "REFGUARD_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
+    /// Time a client has to send a request's headers.
+    #[arg(
+        long,
+        env = "REFGUARD_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
     /// Seconds to keep serving after SIGTERM before closing, so endpoints can drain.
     #[arg(long, env = "REFGUARD_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
     pub shutdown_delay_secs: u64,

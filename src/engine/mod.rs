@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod config;
 mod finding;
 pub mod profile;
+mod rules;
 mod world;
 
 pub use config::{Level, RulesConfig};
@@ -13,7 +14,7 @@ pub use finding::{Finding, Reason, Severity};
 pub use profile::{Implementation, Version};
 pub use world::{Referrer, World};
 
-use crate::model::{Gateway, ListenerSet, ObjectKey, ReferenceGrant};
+use crate::model::{Gateway, Kind, ListenerSet, ObjectKey, ReferenceGrant};
 
 /// A write the engine is asked about. `old` is the stored object on UPDATE and DELETE.
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +49,86 @@ pub struct Context<'a> {
 /// that are off removed, and (on UPDATE) deny findings the old object already had downgraded
 /// to warnings.
 pub fn review(change: &Change<'_>, context: &Context<'_>) -> Vec<Finding> {
-    let _ = (change, context);
-    Vec::new()
+    let findings = evaluate(change, context);
+    let mut findings = apply_levels(findings, context.config);
+
+    let old = match change {
+        Change::Gateway { old: Some(old), .. } => Some(Change::Gateway {
+            new: old,
+            old: None,
+        }),
+        Change::ListenerSet { old: Some(old), .. } => Some(Change::ListenerSet {
+            new: old,
+            old: None,
+        }),
+        _ => None,
+    };
+    if let Some(old) = old {
+        let before = apply_levels(evaluate(&old, context), context.config);
+        ratchet(&mut findings, &before);
+    }
+    findings
+}
+
+/// The rules' findings for one change, at their default severities.
+fn evaluate(change: &Change<'_>, context: &Context<'_>) -> Vec<Finding> {
+    let config = context.config;
+    let eval = |namespace: &str| rules::Eval {
+        world: context.world,
+        implementation: config.implementation_for(namespace),
+        now: context.now,
+        expiry_warning_days: config.expiry_warning_days,
+        grants: rules::GrantView::current(context.world),
+    };
+    let implementation_for = |namespace: &str| config.implementation_for(namespace);
+
+    match *change {
+        Change::Gateway { new, .. } => rules::gateway(new, &eval(&new.key.namespace)),
+        Change::ListenerSet { new, .. } => rules::listener_set(new, &eval(&new.key.namespace)),
+        Change::ReferenceGrant { new, old } => {
+            let Some(namespace) = new.or(old).map(|grant| grant.key.namespace.as_str()) else {
+                return Vec::new();
+            };
+            rules::grant_change(new, old, &eval(namespace), &implementation_for)
+        }
+        Change::SecretDeleted(key) => {
+            let eval = eval(&key.namespace);
+            rules::object_deleted(Kind::Secret, key, &eval, &implementation_for)
+        }
+        Change::ConfigMapDeleted(key) => {
+            let eval = eval(&key.namespace);
+            rules::object_deleted(Kind::ConfigMap, key, &eval, &implementation_for)
+        }
+    }
+}
+
+/// Applies each rule's configured level for the object's namespace; `off` drops the finding.
+fn apply_levels(findings: Vec<Finding>, config: &RulesConfig) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .filter_map(|mut finding| {
+            let level = config.level(finding.rule, &finding.object.namespace);
+            finding.severity = level.severity()?;
+            Some(finding)
+        })
+        .collect()
+}
+
+/// On UPDATE, a deny the stored object already had (same rule, listener and field) becomes a
+/// warning: unrelated edits to an already-broken object must not be blocked.
+fn ratchet(findings: &mut [Finding], before: &[Finding]) {
+    for finding in findings.iter_mut().filter(|f| f.severity == Severity::Deny) {
+        let had_it = before.iter().any(|old| {
+            old.severity == Severity::Deny
+                && old.rule == finding.rule
+                && old.listener == finding.listener
+                && old.field == finding.field
+        });
+        if had_it {
+            finding.severity = Severity::Warn;
+            finding.detail = Some(
+                "downgraded to a warning: the stored object already had this problem".to_owned(),
+            );
+        }
+    }
 }

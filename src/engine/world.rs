@@ -111,6 +111,34 @@ impl World {
         ]
     }
 
+    /// Keys of every object of `kind` held, for the cache to find what a relist no longer
+    /// contains. `ListenerSet` and `XListenerSet` are told apart.
+    pub fn keys(&self, kind: Kind) -> Vec<ObjectKey> {
+        fn nested<M>(
+            map: &HashMap<String, M>,
+            names: impl Fn(&M) -> Vec<&String>,
+        ) -> Vec<ObjectKey> {
+            map.iter()
+                .flat_map(|(namespace, inner)| {
+                    names(inner)
+                        .into_iter()
+                        .map(move |name| ObjectKey::new(namespace.clone(), name.clone()))
+                })
+                .collect()
+        }
+        match kind {
+            Kind::Gateway => nested(&self.gateways, |m| m.keys().collect()),
+            Kind::ReferenceGrant => nested(&self.grants, |m| m.keys().collect()),
+            Kind::Secret => nested(&self.secrets, |m| m.keys().collect()),
+            Kind::ConfigMap => nested(&self.config_maps, |m| m.keys().collect()),
+            Kind::ListenerSet | Kind::XListenerSet => self
+                .listener_sets()
+                .filter(|set| set.kind == kind)
+                .map(|set| set.key.clone())
+                .collect(),
+        }
+    }
+
     // --- updates, from the loader or the cache ---
 
     pub fn upsert_grant(&mut self, grant: ReferenceGrant) {

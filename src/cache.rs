@@ -1,1 +1,0 @@
-//! The webhook's informer cache: watches keep an [`crate::engine::World`] current.

@@ -1,0 +1,292 @@
+//! The HTTP surface: the admission router (served over TLS) and the admin router (plain HTTP).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use prometheus_client::registry::Registry;
+use tokio::sync::Semaphore;
+
+use super::admission::{read_review, AdmissionResponse, AdmissionReviewReply, ReadError};
+use super::metrics::ReviewMetrics;
+use super::reload::SharedConfig;
+use super::review::{self, Outcome, Policy, Verdict};
+use crate::cache::{Cache, CacheMetrics};
+use crate::engine::{RulesConfig, World};
+
+/// Limits on one review.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest body accepted. The API server sends at most two objects of up to 3 MiB each
+    /// (object and oldObject) plus the envelope.
+    pub body_bytes: usize,
+    /// Time from the start of the request to the reply, waiting for a slot included.
+    pub review_timeout: Duration,
+    /// Reviews answered at once; more wait for a slot (within the deadline).
+    pub max_concurrent: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 7 * 1024 * 1024,
+            review_timeout: Duration::from_secs(8),
+            max_concurrent: 256,
+        }
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    cache: Cache,
+    config: SharedConfig,
+    policy: Policy,
+    limits: Limits,
+    metrics: Arc<ReviewMetrics>,
+    registry: Arc<Registry>,
+    slots: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// `registry` must already hold the cache's metrics; the review metrics are added here.
+    pub fn new(
+        cache: Cache,
+        config: SharedConfig,
+        policy: Policy,
+        limits: Limits,
+        mut registry: Registry,
+    ) -> Self {
+        let metrics = ReviewMetrics::register(&mut registry);
+        Self {
+            cache,
+            config,
+            policy,
+            limits,
+            metrics: Arc::new(metrics),
+            registry: Arc::new(registry),
+            slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
+        }
+    }
+
+    /// A state over a fixed, synced `world`, with metrics: for tests and benchmarks.
+    pub fn for_world(world: World, config: RulesConfig, policy: Policy, limits: Limits) -> Self {
+        let mut registry = Registry::default();
+        let cache_metrics = CacheMetrics::register(&mut registry);
+        let cache = Cache::synced_with_metrics(world, cache_metrics);
+        Self::new(cache, SharedConfig::new(config), policy, limits, registry)
+    }
+
+    /// The same state reading another cache (tests use it for an unsynced one).
+    pub fn with_cache(mut self, cache: Cache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+}
+
+/// The admission router: `POST /validate`, and `/healthz` and `/readyz` for the probes of
+/// clusters that only allow one port.
+pub fn router(state: AppState) -> Router {
+    let validate = Router::new()
+        .route("/validate", post(validate))
+        .layer(middleware::from_fn_with_state(state.clone(), review_limits))
+        .layer(DefaultBodyLimit::max(state.limits.body_bytes));
+    Router::new()
+        .merge(validate)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// The admin router, plain HTTP: `/healthz`, `/readyz`, `/metrics`.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Bounds concurrency and time. Waiting for a slot counts against the deadline, so an
+/// overloaded server answers 503 in time rather than leaving the API server to time out.
+async fn review_limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // A declared length over the limit is refused before reading a byte of the body; bodies
+    // without one are cut by `DefaultBodyLimit` as they are read.
+    if declared_length(&request).is_some_and(|length| length > state.limits.body_bytes as u64) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "refguard: request body too large\n",
+        )
+            .into_response();
+    }
+
+    let deadline = state.limits.review_timeout;
+    let work = async {
+        let Ok(_slot) = state.slots.acquire().await else {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        };
+        next.run(request).await
+    };
+    match tokio::time::timeout(deadline, work).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = deadline.as_millis() as u64,
+                "Review deadline exceeded"
+            );
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "refguard: review deadline exceeded\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
+    let started = Instant::now();
+
+    let review = match read_review(&body) {
+        Ok(review) => review,
+        Err(error) => return unreadable(&state, error, started),
+    };
+    let request = &review.request;
+
+    let span = tracing::info_span!(
+        "review",
+        uid = %request.uid,
+        operation = request.operation.as_str(),
+        kind = %request.kind.kind,
+        namespace = %request.namespace,
+        name = %request.name,
+        dry_run = request.dry_run,
+    );
+    let _entered = span.enter();
+
+    let config = state.config.get();
+    let outcome = review::decide(request, &state.cache, &config, state.policy, unix_now());
+    log(&outcome);
+    state
+        .metrics
+        .record(&outcome, started.elapsed().as_secs_f64());
+
+    Json(AdmissionReviewReply::new(
+        review.api_version,
+        outcome.response,
+    ))
+    .into_response()
+}
+
+/// A body that is not a review we can answer: a reply with the uid when there is one, else 400.
+fn unreadable(state: &AppState, error: ReadError, started: Instant) -> Response {
+    let (response, outcome) = match error {
+        ReadError::WithUid {
+            api_version,
+            uid,
+            problem,
+        } => {
+            tracing::warn!(%uid, %problem, "Admission review could not be read");
+            let message = format!("refguard could not read the AdmissionReview: {problem}");
+            let reply = AdmissionResponse::bad_request(uid, message);
+            let outcome = bad_request_outcome();
+            (
+                Json(AdmissionReviewReply::new(api_version, reply)).into_response(),
+                outcome,
+            )
+        }
+        ReadError::Unreadable(problem) => {
+            tracing::warn!(%problem, "Request body is not an AdmissionReview");
+            let body = format!("refguard: not an admission.k8s.io/v1 AdmissionReview: {problem}\n");
+            (
+                (StatusCode::BAD_REQUEST, body).into_response(),
+                bad_request_outcome(),
+            )
+        }
+    };
+    state
+        .metrics
+        .record(&outcome, started.elapsed().as_secs_f64());
+    response
+}
+
+fn bad_request_outcome() -> Outcome {
+    Outcome {
+        kind: None,
+        operation: "unknown",
+        verdict: Verdict::BadRequest,
+        findings: Vec::new(),
+        response: AdmissionResponse::allow("", Vec::new()),
+    }
+}
+
+fn log(outcome: &Outcome) {
+    let rules: Vec<&str> = outcome
+        .findings
+        .iter()
+        .map(|finding| finding.rule)
+        .collect();
+    let rules = rules.join(",");
+    let warnings = outcome.response.warnings.len();
+    match outcome.verdict {
+        Verdict::Denied => tracing::info!(%rules, warnings, "Denied"),
+        Verdict::NotChecked => tracing::info!(warnings, "Admitted without checking"),
+        Verdict::Allowed | Verdict::BadRequest => {
+            tracing::debug!(%rules, warnings, "Admitted")
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.cache.is_synced() {
+        "ok\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "cache not synced\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    state.cache.refresh_metrics();
+    let mut text = String::new();
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+        tracing::error!(%error, "Cannot encode metrics");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

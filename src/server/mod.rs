@@ -1,0 +1,232 @@
+//! The admission webhook server (`refguard serve`).
+//!
+//! Two listeners: the admission endpoint over TLS (`--listen`: `POST /validate`, plus
+//! `/healthz` and `/readyz`), and a plain-HTTP admin endpoint (`--admin-listen`: `/healthz`,
+//! `/readyz`, `/metrics`). The admin port exists so kubelet probes and Prometheus scrapes need
+//! neither the webhook's CA nor a TLS handshake each time, and so the webhook port only ever
+//! sees the API server.
+//!
+//! - [`admission`]: the AdmissionReview wire format and how findings become a reply.
+//! - [`review`]: which writes are reviewed and how their objects are read.
+//! - [`http`]: routers, limits, handlers.
+//! - [`serve`]: accept loop, TLS handshakes, timeouts, graceful shutdown.
+//! - [`tls`] and [`reload`]: the serving certificate and the rules config, reloaded on change.
+
+pub mod admission;
+pub mod http;
+mod metrics;
+pub mod reload;
+pub mod review;
+pub mod serve;
+pub mod tls;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+pub use http::{admin_router, router, AppState, Limits};
+pub use review::Policy;
+pub use serve::{ConnectionLimits, Server};
+
+use crate::cache::{self, Cache, CacheMetrics};
+use crate::cli::{LogFormat, ServeArgs};
+use reload::{ConfigSource, SharedConfig, POLL_INTERVAL};
+
+/// Runs the webhook until SIGTERM or SIGINT.
+pub fn run(args: ServeArgs) -> ExitCode {
+    init_logging(args.log_format);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "Cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "refguard serve failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+
+    let certificate = tls::CertStore::load(&args.tls_cert_file, &args.tls_key_file)
+        .context("loading the serving certificate")?;
+    let certificate = Arc::new(certificate);
+    let tls_config = tls::server_config(certificate.clone())?;
+
+    let implementation = args
+        .implementation
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--implementation")?;
+    let config_source = ConfigSource {
+        file: args.config.clone(),
+        implementation,
+    };
+    let config = SharedConfig::new(
+        config_source
+            .load()
+            .map_err(anyhow::Error::msg)
+            .context("loading the rules config")?,
+    );
+
+    let mut registry = Registry::default();
+    let cache = Cache::new(CacheMetrics::register(&mut registry));
+    let limits = Limits {
+        review_timeout: Duration::from_millis(args.review_timeout_ms),
+        max_concurrent: args.max_concurrent_reviews,
+        ..Limits::default()
+    };
+    let policy = Policy {
+        unsynced: args.unsynced,
+    };
+    let state = AppState::new(cache.clone(), config.clone(), policy, limits, registry);
+
+    let connection_limits = ConnectionLimits {
+        handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+    };
+    let webhook = Server {
+        listener: bind(args.listen).await?,
+        tls: Some(TlsAcceptor::from(Arc::new(tls_config))),
+        app: router(state.clone()),
+        limits: connection_limits,
+    };
+    let admin = Server {
+        listener: bind(args.admin_listen).await?,
+        tls: None,
+        app: admin_router(state),
+        limits: connection_limits,
+    };
+    tracing::info!(listen = %args.listen, admin_listen = %args.admin_listen, "Serving");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(reload::reload_certificate(
+        certificate,
+        POLL_INTERVAL,
+        stop_rx.clone(),
+    ));
+    tokio::spawn(config_source.reload(config, POLL_INTERVAL, stop_rx.clone()));
+    let watches = tokio::spawn(start_cache(cache, watch_inputs(&args)));
+
+    let drain = limits.review_timeout + Duration::from_secs(2);
+    let webhook = tokio::spawn(webhook.run(stop_rx.clone(), drain));
+    let admin = tokio::spawn(admin.run(stop_rx, drain));
+
+    shutdown_signal().await;
+    tracing::info!(
+        delay_secs = args.shutdown_delay_secs,
+        "Shutting down: serving on for the delay, then draining"
+    );
+    tokio::time::sleep(Duration::from_secs(args.shutdown_delay_secs)).await;
+    let _ = stop_tx.send(true);
+    let _ = webhook.await;
+    let _ = admin.await;
+    watches.abort();
+    tracing::info!("Stopped");
+    Ok(())
+}
+
+async fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {address}: {error}"))
+}
+
+/// What the cache needs from the command line.
+#[derive(Clone, Debug)]
+struct WatchInputs {
+    kubeconfig: Option<std::path::PathBuf>,
+    options: cache::watch::WatchOptions,
+}
+
+fn watch_inputs(args: &ServeArgs) -> WatchInputs {
+    WatchInputs {
+        kubeconfig: args.kubeconfig.clone(),
+        options: cache::watch::WatchOptions {
+            secret_namespaces: args.secret_namespaces.clone(),
+        },
+    }
+}
+
+/// Connects, discovers what the cluster serves, and starts the watches, retrying with backoff
+/// until the API server answers. Reviews are answered (as not checked) meanwhile.
+async fn start_cache(cache: Cache, inputs: WatchInputs) {
+    let mut delay = Duration::from_millis(500);
+    let (client, served) = loop {
+        let attempt = async {
+            let client = cache::watch::client(inputs.kubeconfig.as_deref()).await?;
+            let served = cache::watch::discover(&client).await?;
+            anyhow::Ok((client, served))
+        };
+        match attempt.await {
+            Ok(found) => break found,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    retry_in_ms = delay.as_millis() as u64,
+                    "Cannot reach the API server to start the cache"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    tracing::info!(?served, "Discovered the Gateway API resources served");
+
+    let tasks = cache::watch::start(&client, &cache, &served, &inputs.options);
+    futures::future::join_all(tasks).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "Cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "Cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
