@@ -417,6 +417,38 @@ except Exception:
     print("000")' "$1"
 }
 
+# rendered_config CASE OUT: the rules config file the chart renders for CASE.
+rendered_config() {
+  render "$1" --show-only templates/configmap.yaml | as_json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["config.yaml"], end="")' >"$2"
+}
+
+# The rules config the chart renders is the file format refguard reads; a rule id the schema
+# cannot know is wrong is refused by refguard itself.
+config_tests() {
+  log "== the rendered rules config, read by refguard"
+  printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: empty}\n' >"$work/empty.yaml"
+  local case output
+  for case in default strict; do
+    rendered_config "$case" "$work/config-$case.yaml"
+    if output="$("$refguard" check --config "$work/config-$case.yaml" -f "$work/empty.yaml" 2>&1)"; then
+      pass "refguard check accepts the rendered config ($case)"
+    else
+      fail "refguard check refuses the rendered config ($case): $output"
+    fi
+  done
+  "$helm" template "$release" "$chart" -n "$namespace" --set config.rules.cert-secret-mising=deny \
+    --show-only templates/configmap.yaml | as_json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["config.yaml"], end="")' >"$work/config-typo.yaml"
+  if output="$("$refguard" check --config "$work/config-typo.yaml" -f "$work/empty.yaml" 2>&1)"; then
+    fail "refguard accepts a config with an unknown rule id"
+  elif [[ "$output" == *"unknown rule"*"cert-secret-mising"* ]]; then
+    pass "refguard refuses a misspelt rule id that the schema lets through"
+  else
+    fail "refguard refuses a misspelt rule id, but says: $output"
+  fi
+}
+
 # start_serve CERT_DIR ARGS...: starts `refguard serve` with the ServiceAccount's kubeconfig,
 # the certificate in CERT_DIR and the extra ARGS; sets serve_pid, serve_port, admin_port.
 start_serve() {
@@ -427,7 +459,8 @@ start_serve() {
   serve_log="$work/serve-$admin_port.log"
   "$refguard" serve --kubeconfig="$work/sa.kubeconfig" --listen="127.0.0.1:$serve_port" \
     --admin-listen="127.0.0.1:$admin_port" --tls-cert-file="$certs/tls.crt" \
-    --tls-key-file="$certs/tls.key" --log-format=json "$@" >"$serve_log" 2>&1 &
+    --tls-key-file="$certs/tls.key" --config="$work/config-default.yaml" --log-format=json "$@" \
+    >"$serve_log" 2>&1 &
   serve_pid=$!
 }
 
@@ -643,6 +676,7 @@ EOF
 cluster_tests() {
   refguard="$(refguard_bin)"
   [[ -x "$refguard" ]] || die "no refguard binary (set REFGUARD_BIN or let cargo build it)"
+  config_tests
   start_cluster
   server_dry_run
   match_condition_tests
