@@ -338,7 +338,8 @@ fn listenerset_reference_grant() {
 }
 
 /// The CA findings of the clientcertificate scenario sit on the perPort entries of the ports
-/// the scenario's listeners use.
+/// the scenario's listeners use, and name the listener each one breaks, as the scenario's
+/// listener conditions do.
 #[test]
 fn client_validation_findings_point_at_their_perport_entries() {
     let manifests = load("gateway-with-invalid-clientcertificate-validation.yaml");

@@ -383,3 +383,73 @@ fn deleting_a_secret_nobody_may_read_is_silent() {
     let secret = ObjectKey::new("app", "cert");
     assert!(review_delete(&world, Change::SecretDeleted(&secret)).is_empty());
 }
+
+#[test]
+fn grant_delete_names_affected_listener_sets() {
+    let mut world = World::new();
+    add_tls(&mut world, "app", "cert");
+    let from =
+        json!([{"group": "gateway.networking.k8s.io", "kind": "ListenerSet", "namespace": "team"}]);
+    let stored = grant_json(
+        "app",
+        "for-sets",
+        from,
+        json!([{"group": "", "kind": "Secret"}]),
+    );
+    world.upsert_grant(grant(&stored));
+    world.upsert_listener_set(listener_set(&listener_set_json(
+        "ListenerSet",
+        "gateway.networking.k8s.io/v1",
+    )));
+
+    let findings = review_grant(&world, "gateway-api", None, Some(&stored));
+    assert_eq!(
+        outcome(&findings),
+        expected(&[("grant-change-breaks-reference", Severity::Warn)])
+    );
+    assert!(
+        findings[0]
+            .message
+            .starts_with("ListenerSet \"team/extra\" listener \"ls-https\""),
+        "{}",
+        findings[0].message
+    );
+}
+
+#[test]
+fn expiry_window_comes_from_the_config() {
+    let mut world = World::new();
+    let (crt, key) = certificate((2025, 1, 1), (2026, 1, 11));
+    add_secret(
+        &mut world,
+        "gw",
+        "cert",
+        "kubernetes.io/tls",
+        &[("tls.crt", &crt), ("tls.key", &key)],
+    );
+    let gateway = gateway_json(
+        json!([https("https", json!([secret_ref(None, "cert")]), json!({}))]),
+        json!({}),
+    );
+
+    // (config, findings, what it shows): the certificate expires 10 days after NOW.
+    let cases = [
+        ("", 1, "default window of 30 days"),
+        (
+            "expiryWarningDays: 11\n",
+            1,
+            "window just above the time left",
+        ),
+        (
+            "expiryWarningDays: 10\n",
+            0,
+            "window equal to the time left",
+        ),
+        ("expiryWarningDays: 0\n", 0, "warning disabled"),
+    ];
+    for (text, count, shows) in cases {
+        let config = RulesConfig::from_yaml(text).expect("config");
+        let findings = review_gateway(&world, &config, &gateway);
+        assert_eq!(findings.len(), count, "{shows}: {findings:?}");
+    }
+}
