@@ -128,6 +128,12 @@ static_tests() {
     fi
   done
 
+  if python3 "$data/check_values_documented.py" "$chart/values.yaml" "$chart/values.schema.json" >&2; then
+    pass "every value is documented in values.yaml and has a schema property"
+  else
+    fail "values.yaml and values.schema.json"
+  fi
+
   log "== helm template and checks of the rendered objects"
   for case in "${cases[@]}"; do
     if ! render "$case" >"$work/$case.yaml" 2>"$work/$case.err"; then
