@@ -70,18 +70,28 @@ human_duration() {
   fi
 }
 
-# build NAME VERSION MODULE_DIR PACKAGE LDFLAGS
+# check_pin MODULE_DIR UPSTREAM_MODULE VERSION: tools/MODULE_DIR/go.mod really
+# requires UPSTREAM_MODULE at VERSION, so that a binary is never cached under
+# a version it was not built from.
+check_pin() {
+  local gomod="$root/tools/$1/go.mod"
+  grep -Eq "^[[:space:]]*(require[[:space:]]+)?$2 $3([[:space:]]|\$)" "$gomod" ||
+    die "$gomod does not require $2 $3 (hack/versions.env); run hack/update-tools-modules.sh"
+}
+
+# build NAME VERSION MODULE_DIR PACKAGE UPSTREAM_MODULE LDFLAGS
 #
 # Builds PACKAGE (from the module in tools/MODULE_DIR) into bin/NAME-VERSION,
 # unless that file exists. Prints a heartbeat every 30 seconds while building.
 build() {
-  local name="$1" version="$2" module="$3" package="$4" ldflags="$5"
+  local name="$1" version="$2" module="$3" package="$4" upstream="$5" ldflags="$6"
   local out="$bin/$name-$version"
   if [[ -x "$out" ]]; then
     return 0
   fi
 
   require_go
+  check_pin "$module" "$upstream" "$version"
   mkdir -p "$bin" "$cache/logs"
   local build_log="$cache/logs/$name-$version.build.log"
   partial="$out.partial.$$"
@@ -194,11 +204,11 @@ main() {
   mkdir -p "$cache"
 
   build kube-apiserver "$KUBERNETES_VERSION" kubernetes \
-    k8s.io/kubernetes/cmd/kube-apiserver "$(kubernetes_ldflags)"
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes "$(kubernetes_ldflags)"
   build kubectl "$KUBERNETES_VERSION" kubernetes \
-    k8s.io/kubernetes/cmd/kubectl "$(kubernetes_ldflags)"
-  build etcd "$ETCD_VERSION" etcd . ""
-  build helm "$HELM_VERSION" helm helm.sh/helm/v3/cmd/helm "$(helm_ldflags)"
+    k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes "$(kubernetes_ldflags)"
+  build etcd "$ETCD_VERSION" etcd . go.etcd.io/etcd/server/v3 ""
+  build helm "$HELM_VERSION" helm helm.sh/helm/v3/cmd/helm helm.sh/helm/v3 "$(helm_ldflags)"
   fetch_gateway_api
 
   local assets
