@@ -37,6 +37,13 @@ fi
 status=1
 teardown() {
   trap - INT TERM
+  # refguard serve processes started by the tests record their PIDs; a test run that was
+  # killed cannot stop them itself.
+  local pids="$REFGUARD_E2E_DIR/refguard-serve.pids"
+  if [[ -f "$pids" ]]; then
+    xargs -r kill 2>/dev/null <"$pids" || true
+    rm -f "$pids"
+  fi
   "$root/hack/cluster.sh" down || true
   if ((status == 0)) && [[ -n "$own_dir" ]]; then
     rm -rf "$own_dir"
