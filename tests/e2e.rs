@@ -424,5 +424,5 @@ fn the_cache_survives_an_apiserver_restart() {
     });
     eprintln!("after the restart the cache saw the grant deleted within {elapsed:?}");
     run.assert_denied()
-        .assert_stderr_contains("RefNotPermitted");
+        .assert_stderr_contains("[cert-ref-not-permitted]");
 }
