@@ -34,16 +34,24 @@ if [[ -z "${REFGUARD_E2E_DIR:-}" ]]; then
   export REFGUARD_E2E_DIR="$own_dir"
 fi
 
+# Webhook processes (`refguard serve`) that the tests record in
+# $REFGUARD_E2E_DIR/refguard-serve.pids; a test killed mid-way leaves them.
+stop_leftover_webhooks() {
+  local pids="$REFGUARD_E2E_DIR/refguard-serve.pids" pid
+  [[ -f "$pids" ]] || return 0
+  while read -r pid; do
+    [[ "$pid" =~ ^[0-9]+$ && -r "/proc/$pid/cmdline" ]] || continue
+    if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'refguard.* serve'; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done <"$pids"
+  rm -f "$pids"
+}
+
 status=1
 teardown() {
   trap - INT TERM
-  # refguard serve processes started by the tests record their PIDs; a test run that was
-  # killed cannot stop them itself.
-  local pids="$REFGUARD_E2E_DIR/refguard-serve.pids"
-  if [[ -f "$pids" ]]; then
-    xargs -r kill 2>/dev/null <"$pids" || true
-    rm -f "$pids"
-  fi
+  stop_leftover_webhooks
   "$root/hack/cluster.sh" down || true
   if ((status == 0)) && [[ -n "$own_dir" ]]; then
     rm -rf "$own_dir"
@@ -57,18 +65,11 @@ trap 'exit 143' TERM
 
 eval "$("$root/hack/tools.sh")"
 
-cargo_args=(--tests)
-if [[ -f tests/e2e.rs ]]; then
-  cargo_args=(--test e2e)
-else
-  log "e2e.sh: WARNING: tests/e2e.rs does not exist yet; running the other test targets against the control plane"
-fi
-
 # Compile first, so the control plane does not sit idle during the build.
-cargo test "${cargo_args[@]}" --no-run
+cargo test --test e2e --no-run
 
 "$root/hack/cluster.sh" up
 eval "$("$root/hack/cluster.sh" env)"
 
-cargo test "${cargo_args[@]}" -- --test-threads=1 "$@"
+cargo test --test e2e -- --test-threads=1 "$@"
 status=0

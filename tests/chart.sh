@@ -90,7 +90,7 @@ render() {
   shift
   local extra=()
   case "$case" in
-    user-secret) extra=(--set-file "certs.caBundle=$ca_pem_file") ;;
+    user-secret | external-url) extra=(--set-file "certs.caBundle=$ca_pem_file") ;;
     user-secret-b64) extra=(--set "certs.caBundle=$ca_b64") ;;
   esac
   "$helm" template "$release" "$chart" -n "$namespace" -f "$data/values/$case.yaml" \
@@ -103,7 +103,7 @@ as_json() {
 }
 
 cases=(default cert-manager cert-manager-issuer user-secret user-secret-b64 secret-namespaces
-  observability strict)
+  observability strict external-url)
 
 static_tests() {
   log "== helm lint"
@@ -113,7 +113,7 @@ static_tests() {
   fi
   for case in "${cases[@]}"; do
     local extra=()
-    case "$case" in user-secret*) extra=(--set-file "certs.caBundle=$ca_pem_file") ;; esac
+    case "$case" in user-secret* | external-url) extra=(--set-file "certs.caBundle=$ca_pem_file") ;; esac
     if "$helm" lint --strict "$chart" -n "$namespace" -f "$data/values/$case.yaml" "${extra[@]}" \
       >"$work/lint-$case.log" 2>&1; then
       pass "helm lint --strict ($case)"
@@ -179,6 +179,8 @@ static_tests() {
   reject "a grace period shorter than shutdown delay + timeout" "terminationGracePeriodSeconds" \
     --set terminationGracePeriodSeconds=8
   reject "zero replicas" "replicaCount" --set replicaCount=0
+  reject "a PodDisruptionBudget that blocks every drain" "minAvailable" --set podDisruptionBudget.minAvailable=2
+  reject "a webhook URL over plain HTTP" "url" --set webhook.url=http://127.0.0.1:8443/validate
 
   # And the accepted spellings of the implementation profile.
   local profile
@@ -299,6 +301,10 @@ match_condition_tests() {
     return
   }
   pass "helm install (failurePolicy Fail)"
+  grep -q "kube-system, $namespace" "$work/install.log" &&
+    grep -q "kubectl delete validatingwebhookconfiguration $fullname" "$work/install.log" &&
+    pass "install notes name the excluded namespaces and the first uninstall step" ||
+    fail "install notes: $(cat "$work/install.log")"
 
   # The API server picks up a new webhook configuration within a second or so.
   local i
@@ -416,42 +422,133 @@ except Exception:
     print("000")' "$1"
 }
 
-# serve_with_token EXPECT DESCRIPTION ARGS...: runs `refguard serve` with the ServiceAccount's
-# kubeconfig and the extra ARGS, and checks that /readyz turns 200 (EXPECT=ready: every watch
-# the cache needs completed its list with the chart's RBAC) or stays 503 (EXPECT=not-ready).
-serve_with_token() {
-  local expect="$1" description="$2"
-  shift 2
-  local admin listen log="$work/serve-$RANDOM.log"
-  admin="$(free_port)"
-  listen="$(free_port)"
-  "$refguard" serve --kubeconfig="$work/sa.kubeconfig" --listen="127.0.0.1:$listen" \
-    --admin-listen="127.0.0.1:$admin" --tls-cert-file="$work/certs/tls.crt" \
-    --tls-key-file="$work/certs/tls.key" --log-format=json "$@" >"$log" 2>&1 &
-  serve_pid=$!
+# config_file: the rendered config ConfigMap on stdin, its config.yaml on stdout.
+config_file() {
+  as_json | python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["config.yaml"], end="")'
+}
 
-  local started=$SECONDS status=000 limit=30
-  [[ "$expect" == not-ready ]] && limit=8
-  while ((SECONDS - started < limit)); do
-    status="$(http_status "http://127.0.0.1:$admin/readyz")"
-    [[ "$status" == 200 ]] && break
-    kill -0 "$serve_pid" 2>/dev/null || break
-    sleep 0.5
+# rendered_config CASE OUT: the rules config file the chart renders for CASE.
+rendered_config() {
+  render "$1" --show-only templates/configmap.yaml | config_file >"$2"
+}
+
+# The rules config the chart renders is the file format refguard reads; a rule id the schema
+# cannot know is wrong is refused by refguard itself.
+config_tests() {
+  log "== the rendered rules config, read by refguard"
+  printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: empty}\n' >"$work/empty.yaml"
+  local case output
+  for case in default strict; do
+    rendered_config "$case" "$work/config-$case.yaml"
+    if output="$("$refguard" check --config "$work/config-$case.yaml" -f "$work/empty.yaml" 2>&1)"; then
+      pass "refguard check accepts the rendered config ($case)"
+    else
+      fail "refguard check refuses the rendered config ($case): $output"
+    fi
   done
-  local health
-  health="$(http_status "http://127.0.0.1:$admin/healthz")"
+  "$helm" template "$release" "$chart" -n "$namespace" --set config.rules.cert-secret-mising=deny \
+    --show-only templates/configmap.yaml | config_file >"$work/config-typo.yaml"
+  if output="$("$refguard" check --config "$work/config-typo.yaml" -f "$work/empty.yaml" 2>&1)"; then
+    fail "refguard accepts a config with an unknown rule id"
+  elif [[ "$output" == *"unknown rule"*"cert-secret-mising"* ]]; then
+    pass "refguard refuses a misspelt rule id that the schema lets through"
+  else
+    fail "refguard refuses a misspelt rule id, but says: $output"
+  fi
+}
+
+# start_serve CERT_DIR ARGS...: starts `refguard serve` with the ServiceAccount's kubeconfig,
+# the certificate in CERT_DIR and the extra ARGS; sets serve_pid, serve_port, admin_port.
+start_serve() {
+  local certs="$1"
+  shift
+  admin_port="$(free_port)"
+  serve_port="$(free_port)"
+  serve_log="$work/serve-$admin_port.log"
+  "$refguard" serve --kubeconfig="$work/sa.kubeconfig" --listen="127.0.0.1:$serve_port" \
+    --admin-listen="127.0.0.1:$admin_port" --tls-cert-file="$certs/tls.crt" \
+    --tls-key-file="$certs/tls.key" --config="$work/config-default.yaml" --log-format=json "$@" \
+    >"$serve_log" 2>&1 &
+  serve_pid=$!
+}
+
+stop_serve() {
   kill "$serve_pid" 2>/dev/null || true
   wait "$serve_pid" 2>/dev/null || true
   serve_pid=""
+}
 
-  if [[ "$expect" == ready && "$status" == 200 ]]; then
-    pass "refguard serve with the token is ready after $((SECONDS - started))s: $description"
-  elif [[ "$expect" == not-ready && "$status" == 503 && "$health" == 200 ]]; then
+# wait_ready SECONDS: polls /readyz until 200, the process exits, or SECONDS pass; sets
+# ready_status and ready_after.
+wait_ready() {
+  local limit="$1" started=$SECONDS
+  ready_status=000
+  while ((SECONDS - started < limit)); do
+    ready_status="$(http_status "http://127.0.0.1:$admin_port/readyz")"
+    [[ "$ready_status" == 200 ]] && break
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  ready_after=$((SECONDS - started))
+}
+
+# serve_with_token EXPECT DESCRIPTION ARGS...: runs `refguard serve` with the ServiceAccount's
+# token and checks that /readyz turns 200 (EXPECT=ready: every watch the cache needs completed
+# its list with the chart's RBAC) or stays 503 (EXPECT=not-ready).
+serve_with_token() {
+  local expect="$1" description="$2"
+  shift 2
+  start_serve "$work/certs" "$@"
+  local limit=30
+  [[ "$expect" == not-ready ]] && limit=8
+  wait_ready "$limit"
+  local health
+  health="$(http_status "http://127.0.0.1:$admin_port/healthz")"
+  stop_serve
+
+  if [[ "$expect" == ready && "$ready_status" == 200 ]]; then
+    pass "refguard serve with the token is ready after ${ready_after}s: $description"
+  elif [[ "$expect" == not-ready && "$ready_status" == 503 && "$health" == 200 ]]; then
     pass "refguard serve with the token stays unready for ${limit}s: $description"
   else
-    fail "refguard serve ($description): /readyz $status, /healthz $health, expected $expect; log:"
-    tail -n 20 "$log" >&2
+    fail "refguard serve ($description): /readyz $ready_status, /healthz $health, expected $expect; log:"
+    tail -n 20 "$serve_log" >&2
   fi
+}
+
+# The chart's webhook configuration pointed (webhook.url) at refguard running here with the
+# ServiceAccount's token: the API server calls it and kubectl shows its answer.
+webhook_round_trip() {
+  log "== the chart's webhook configuration calling refguard serve"
+  "$root/certs/gen-dev-certs.sh" --service "$fullname" --namespace "$namespace" --local \
+    --out "$work/local-certs" 2>/dev/null
+  start_serve "$work/local-certs" --secret-namespaces=gateway-certs
+  wait_ready 30
+  if [[ "$ready_status" != 200 ]]; then
+    fail "refguard serve for the round trip is not ready: $(tail -n 20 "$serve_log")"
+    stop_serve
+    return
+  fi
+  "$helm" upgrade "$release" "$chart" -n "$namespace" --reuse-values \
+    --set "webhook.url=https://127.0.0.1:$serve_port/validate" --set certs.mode=secret \
+    --set certs.secretName=local-tls --set-file "certs.caBundle=$work/local-certs/ca.crt" \
+    >"$work/upgrade-url.log" 2>&1 || fail "helm upgrade (webhook.url): $(cat "$work/upgrade-url.log")"
+
+  local cross='{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "cross", "namespace": "apps"}, "spec": {"gatewayClassName": "example", "listeners": [{"name": "https", "port": 443, "protocol": "HTTPS", "tls": {"certificateRefs": [{"name": "shared-tls", "namespace": "gateway-certs"}]}}]}}'
+  local output i
+  # Until the API server has the new configuration, the old (unreachable Service) one answers.
+  for ((i = 0; i < 30; i++)); do
+    output="$(printf '%s' "$cross" | k apply --dry-run=server -f - 2>&1)" && break
+    [[ "$output" == *"denied the request"* ]] && break
+    sleep 1
+  done
+  if [[ "$output" == *'admission webhook "gateways.refguard.io" denied the request'*'[cert-ref-not-permitted]'* ]]; then
+    pass "kubectl shows refguard's denial through the chart's webhook: ${output:0:160}"
+  else
+    fail "no denial from refguard through the chart's webhook: $output"
+  fi
+  expect_allowed "Gateway without TLS, refguard running" create "$(gateway plain apps v1 no)"
+  stop_serve
 }
 
 rbac_tests() {
@@ -572,6 +669,8 @@ EOF
   serve_with_token ready "secretAccess=namespaces, --secret-namespaces=gateway-certs" --secret-namespaces=gateway-certs
   serve_with_token not-ready "secretAccess=namespaces RBAC but a cluster-wide Secret watch"
 
+  webhook_round_trip
+
   log "== uninstall"
   "$helm" uninstall "$release" -n "$namespace" >"$work/uninstall.log" 2>&1 || fail "helm uninstall: $(cat "$work/uninstall.log")"
   if k get validatingwebhookconfiguration "$fullname" >/dev/null 2>&1; then
@@ -585,6 +684,7 @@ EOF
 cluster_tests() {
   refguard="$(refguard_bin)"
   [[ -x "$refguard" ]] || die "no refguard binary (set REFGUARD_BIN or let cargo build it)"
+  config_tests
   start_cluster
   server_dry_run
   match_condition_tests

@@ -188,18 +188,7 @@ async fn watch_gateway_api(
     let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
     let api: Api<DynamicObject> = Api::all_with(client, &resource);
 
-    let convert = move |object: DynamicObject| -> Result<Entry, String> {
-        let namespace = object.namespace().unwrap_or_default();
-        let value = serde_json::to_value(&object).map_err(|error| error.to_string())?;
-        let entry = match kind {
-            Kind::Gateway => Gateway::from_value(&value, &namespace).map(Entry::Gateway),
-            Kind::ListenerSet | Kind::XListenerSet => {
-                ListenerSet::from_value(&value, kind, &namespace).map(Entry::ListenerSet)
-            }
-            _ => ReferenceGrant::from_value(&value, &namespace).map(Entry::Grant),
-        };
-        entry.map_err(|error| error.to_string())
-    };
+    let convert = move |object: DynamicObject| gateway_api_entry(kind, object);
     run(
         api,
         watcher::Config::default(),
@@ -217,16 +206,7 @@ async fn watch_secrets(client: Client, cache: Cache, namespace: Option<String>) 
     };
     let config = watcher::Config::default().fields(SECRET_FIELD_SELECTOR);
 
-    let convert = |secret: Secret| -> Result<Entry, String> {
-        let key = key_of(&secret);
-        let secret_type = secret.type_.as_deref().unwrap_or("Opaque");
-        let data = secret.data.iter().flatten();
-        let facts = crate::pki::secret_facts(
-            secret_type,
-            data.map(|(key, value)| (key.as_str(), value.0.as_slice())),
-        );
-        Ok(Entry::Secret(key, facts))
-    };
+    let convert = |secret: Secret| Ok(secret_entry(secret));
     run(
         api,
         config,
@@ -240,13 +220,7 @@ async fn watch_secrets(client: Client, cache: Cache, namespace: Option<String>) 
 async fn watch_config_maps(client: Client, cache: Cache) {
     let api: Api<ConfigMap> = Api::all(client);
 
-    let convert = |config_map: ConfigMap| -> Result<Entry, String> {
-        let key = key_of(&config_map);
-        let data = config_map.data.iter().flatten();
-        let facts =
-            crate::pki::config_map_facts(data.map(|(key, value)| (key.as_str(), value.as_str())));
-        Ok(Entry::ConfigMap(key, facts))
-    };
+    let convert = |config_map: ConfigMap| Ok(config_map_entry(config_map));
     run(
         api,
         watcher::Config::default(),
@@ -255,6 +229,41 @@ async fn watch_config_maps(client: Client, cache: Cache) {
         convert,
     )
     .await
+}
+
+/// A Gateway API object as the cache keeps it, or why it cannot be read.
+fn gateway_api_entry(kind: Kind, object: DynamicObject) -> Result<Entry, String> {
+    let namespace = object.namespace().unwrap_or_default();
+    let value = serde_json::to_value(&object).map_err(|error| error.to_string())?;
+    let entry = match kind {
+        Kind::Gateway => Gateway::from_value(&value, &namespace).map(Entry::Gateway),
+        Kind::ListenerSet | Kind::XListenerSet => {
+            ListenerSet::from_value(&value, kind, &namespace).map(Entry::ListenerSet)
+        }
+        _ => ReferenceGrant::from_value(&value, &namespace).map(Entry::Grant),
+    };
+    entry.map_err(|error| error.to_string())
+}
+
+/// A Secret's facts; the decoded object, data included, is dropped on return.
+fn secret_entry(secret: Secret) -> Entry {
+    let key = key_of(&secret);
+    let secret_type = secret.type_.as_deref().unwrap_or("Opaque");
+    let data = secret.data.iter().flatten();
+    let facts = crate::pki::secret_facts(
+        secret_type,
+        data.map(|(key, value)| (key.as_str(), value.0.as_slice())),
+    );
+    Entry::Secret(key, facts)
+}
+
+/// A ConfigMap's `ca.crt` facts.
+fn config_map_entry(config_map: ConfigMap) -> Entry {
+    let key = key_of(&config_map);
+    let data = config_map.data.iter().flatten();
+    let facts =
+        crate::pki::config_map_facts(data.map(|(key, value)| (key.as_str(), value.as_str())));
+    Entry::ConfigMap(key, facts)
 }
 
 /// Feeds one watch into the cache until the task is aborted. Errors are counted and logged;
@@ -330,4 +339,85 @@ fn key_of<K: Resource>(object: &K) -> ObjectKey {
         meta.namespace.clone().unwrap_or_default(),
         meta.name.clone().unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SecretKey;
+
+    fn dynamic(value: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(value).expect("a valid object")
+    }
+
+    #[test]
+    fn a_gateway_event_becomes_a_gateway_entry() {
+        let object = dynamic(serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "edge", "namespace": "apps", "managedFields": []},
+            "spec": {"gatewayClassName": "istio", "listeners": [{
+                "name": "https", "port": 443, "protocol": "HTTPS",
+                "tls": {"certificateRefs": [{"name": "tls", "namespace": "certs"}]}
+            }]}
+        }));
+        let convert = |object| gateway_api_entry(Kind::Gateway, object);
+        let update = to_update(Kind::Gateway, Event::Apply(object), &convert);
+        let Update::Apply(Entry::Gateway(gateway)) = update else {
+            panic!("expected a Gateway entry, got {update:?}");
+        };
+        assert_eq!(gateway.key, ObjectKey::new("apps", "edge"));
+        let tls = gateway.listeners[0].tls.as_ref().expect("listener tls");
+        assert_eq!(tls.certificate_refs[0].name, "tls");
+    }
+
+    #[test]
+    fn an_unreadable_object_is_reported_by_key_so_a_stale_entry_is_dropped() {
+        let object = dynamic(serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "odd", "namespace": "apps"},
+            "spec": {"listeners": [{"name": "x", "port": "443"}]}
+        }));
+        let convert = |object| gateway_api_entry(Kind::Gateway, object);
+        match to_update(Kind::Gateway, Event::Apply(object.clone()), &convert) {
+            Update::Unreadable(key) => assert_eq!(key, ObjectKey::new("apps", "odd")),
+            other => panic!("expected Unreadable, got {other:?}"),
+        }
+        assert!(matches!(
+            to_update(Kind::Gateway, Event::InitApply(object), &convert),
+            Update::InitUnreadable(_)
+        ));
+    }
+
+    #[test]
+    fn a_secret_keeps_facts_not_data() {
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": "web-tls", "namespace": "apps"},
+            "data": {"tls.crt": "SGVsbG8gd29ybGQK", "tls.key": "SGVsbG8gd29ybGQK", "other": "eA=="}
+        }))
+        .expect("a valid Secret");
+        let Entry::Secret(key, facts) = secret_entry(secret) else {
+            panic!("expected a Secret entry");
+        };
+        assert_eq!(key, ObjectKey::new("apps", "web-tls"));
+        assert_eq!(&*facts.secret_type, "kubernetes.io/tls");
+        assert!(facts.has(SecretKey::TlsCrt) && facts.has(SecretKey::TlsKey));
+        assert!(!facts.has(SecretKey::CaCrt));
+    }
+
+    #[test]
+    fn a_deleted_object_is_removed_by_key() {
+        let config_map: ConfigMap = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "ca", "namespace": "certs"}
+        }))
+        .expect("a valid ConfigMap");
+        let convert = |object| Ok(config_map_entry(object));
+        let update = to_update(Kind::ConfigMap, Event::Delete(config_map), &convert);
+        assert!(matches!(update, Update::Delete(key) if key == ObjectKey::new("certs", "ca")));
+    }
 }

@@ -26,6 +26,7 @@ CASES = {
     "secret-namespaces",
     "observability",
     "strict",
+    "external-url",
 }
 
 METRICS = [
@@ -182,10 +183,14 @@ def check_common(c):
         c.check(w.get("sideEffects") == "None", f"{name}: sideEffects is not None")
         c.check(w.get("admissionReviewVersions") == ["v1"], f"{name}: admissionReviewVersions is not [v1]")
         c.check(w.get("timeoutSeconds") == timeout, f"{name}: timeoutSeconds differs between webhooks")
-        service_ref = w.get("clientConfig", {}).get("service", {})
-        c.check(service_ref == {"name": c.fullname, "namespace": c.namespace, "path": "/validate",
-                                "port": sports.get("https", {}).get("port")},
-                f"{name}: clientConfig.service is {service_ref}")
+        client = w.get("clientConfig", {})
+        if c.case == "external-url":
+            c.check(client.get("url") == "https://127.0.0.1:8443/validate" and "service" not in client,
+                    f"{name}: clientConfig is {client}")
+        else:
+            c.check(client.get("service") == {"name": c.fullname, "namespace": c.namespace, "path": "/validate",
+                                              "port": sports.get("https", {}).get("port")},
+                    f"{name}: clientConfig.service is {client.get('service')}")
         exprs = w.get("namespaceSelector", {}).get("matchExpressions", [])
         excluded = [e for e in exprs if e.get("key") == "kubernetes.io/metadata.name" and e.get("operator") == "NotIn"]
         c.check(excluded and {"kube-system", c.namespace} <= set(excluded[0].get("values", [])),
@@ -325,7 +330,7 @@ def check_case(c, common):
             c.check(not c.all_of("Issuer"), "chart creates issuers although issuerRef is given")
             c.check(spec.get("issuerRef") == {"kind": "ClusterIssuer", "name": "internal-ca"}, f"issuerRef is {spec.get('issuerRef')}")
 
-    if case in ("user-secret", "user-secret-b64"):
+    if case in ("user-secret", "user-secret-b64", "external-url"):
         c.check(mode_secret_count == 0 and not c.all_of("Certificate"), "chart renders certificates in mode secret")
         c.check(common["tls_secret"] == "my-webhook-tls", "Deployment does not mount the given Secret")
         expected = os.environ["EXPECTED_CA_BUNDLE"]

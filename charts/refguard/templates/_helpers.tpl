@@ -99,6 +99,10 @@ render runs them.
 {{- if le (int64 .Values.terminationGracePeriodSeconds) $needed }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must exceed server.shutdownDelaySecs + webhook.timeoutSeconds (%d), or in-flight reviews are cut off at shutdown" (int64 .Values.terminationGracePeriodSeconds) $needed) }}
 {{- end }}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- if and $pdb.enabled (gt (int .Values.replicaCount) 1) (not (kindIs "string" $pdb.minAvailable)) (ge (int $pdb.minAvailable) (int .Values.replicaCount)) }}
+{{- fail (printf "podDisruptionBudget.minAvailable (%d) must be below replicaCount (%d), or no node can ever be drained" (int $pdb.minAvailable) (int .Values.replicaCount)) }}
+{{- end }}
 {{- if and (eq .Values.rbac.secretAccess "namespaces") (empty .Values.rbac.secretNamespaces) }}
 {{- fail "rbac.secretNamespaces must list at least one namespace when rbac.secretAccess is namespaces" }}
 {{- end }}

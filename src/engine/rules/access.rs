@@ -58,6 +58,18 @@ pub(crate) struct Target<'a> {
     pub name: &'a str,
 }
 
+impl<'a> Target<'a> {
+    /// An object of the core group, where every target refguard reads lives.
+    pub fn core(kind: &'a str, namespace: &'a str, name: &'a str) -> Self {
+        Self {
+            group: "",
+            kind,
+            namespace,
+            name,
+        }
+    }
+}
+
 /// Who refers: the holder's kind decides the grant's `from` entry.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Referrer<'a> {

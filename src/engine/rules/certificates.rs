@@ -7,7 +7,7 @@
 use crate::model::{Listener, SecretRef, TlsMode};
 
 use super::super::catalogue::{self as c, Rule};
-use super::access::{self, Referrer, Target};
+use super::access::{self, Target};
 use super::readable::{self, Clock, Problem};
 use super::{Eval, Holder, Report};
 
@@ -119,16 +119,12 @@ pub(crate) fn ref_status(holder: Holder<'_>, reference: &SecretRef, eval: &Eval<
         return RefStatus::UnsupportedKind;
     }
 
-    let from = Referrer {
-        kind: holder.kind,
-        namespace: holder.namespace(),
-    };
-    let target = Target {
-        group: "",
-        kind: "Secret",
-        namespace: reference.target_namespace(holder.namespace()),
-        name: &reference.name,
-    };
+    let from = holder.referrer();
+    let target = Target::core(
+        "Secret",
+        reference.target_namespace(holder.namespace()),
+        &reference.name,
+    );
     if !access::permitted_by_spec(&eval.grants, from, target) {
         return RefStatus::NotPermitted;
     }

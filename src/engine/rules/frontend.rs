@@ -9,7 +9,7 @@
 use crate::model::{CaCertificateRef, FrontendValidation, Gateway, Listener};
 
 use super::super::catalogue as c;
-use super::access::{self, Referrer, Target};
+use super::access::{self, Target};
 use super::certificates::not_permitted_message;
 use super::readable;
 use super::{is_https, Eval, Holder, Report};
@@ -70,12 +70,33 @@ pub(crate) fn check(gateway: &Gateway, eval: &Eval<'_>, report: &mut Report<'_>)
     let holder = Holder::gateway(gateway);
 
     for block in blocks(gateway) {
-        check_validation(holder, None, block.validation, &block.field, eval, report);
+        let listener = block.port.and_then(|port| only_listener_on(gateway, port));
+        check_validation(
+            holder,
+            listener,
+            block.validation,
+            &block.field,
+            eval,
+            report,
+        );
         if let Some(port) = block.port {
             check_port_used(gateway, port, &block.field, eval, report);
         }
     }
     check_listener_validation(holder, eval, report);
+}
+
+/// The name of the Gateway's one HTTPS listener on `port`, so findings about a perPort entry
+/// name the listener they break; `None` when several (or none) share the port.
+fn only_listener_on(gateway: &Gateway, port: i32) -> Option<&str> {
+    let mut on_port = gateway
+        .listeners
+        .iter()
+        .filter(|listener| listener.port == port && is_https(listener));
+    match (on_port.next(), on_port.next()) {
+        (Some(listener), None) => Some(&listener.name),
+        _ => None,
+    }
 }
 
 /// The experimental listener `tls.frontendValidation` (Gateway API v1.1-v1.3).
@@ -153,16 +174,8 @@ fn check_ca_ref(
     }
 
     let namespace = reference.target_namespace(holder.namespace());
-    let from = Referrer {
-        kind: holder.kind,
-        namespace: holder.namespace(),
-    };
-    let target = Target {
-        group: "",
-        kind: &reference.kind,
-        namespace,
-        name: &reference.name,
-    };
+    let from = holder.referrer();
+    let target = Target::core(&reference.kind, namespace, &reference.name);
     if !access::permitted_by_spec(&eval.grants, from, target) {
         let message = not_permitted_message(holder, namespace, &reference.kind, &reference.name);
         report.add(&c::FRONTEND_CA_NOT_PERMITTED, listener, field, message);

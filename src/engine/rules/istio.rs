@@ -10,7 +10,7 @@ use crate::model::{Gateway, Listener, ListenerTls, TlsMode};
 
 use super::super::catalogue::{self as c, ISTIO_FRONTEND_TLS_IGNORED};
 use super::super::profile::{Implementation, Version};
-use super::access::{self, Referrer, Target};
+use super::access::{self, Target};
 use super::certificates::{ref_status, RefStatus};
 use super::frontend::{self, applicable};
 use super::readable;
@@ -309,16 +309,8 @@ fn secret_has_ca(at: Place<'_>, namespace: &str, name: &str, eval: &Eval<'_>) ->
     }
 
     let cacert_name = format!("{name}-cacert");
-    let from = Referrer {
-        kind: at.holder.kind,
-        namespace: at.holder.namespace(),
-    };
-    let target = Target {
-        group: "",
-        kind: "Secret",
-        namespace,
-        name: &cacert_name,
-    };
+    let from = at.holder.referrer();
+    let target = Target::core("Secret", namespace, &cacert_name);
     if !access::permitted_by_spec(&eval.grants, from, target) {
         return None;
     }
@@ -380,23 +372,10 @@ fn check_frontend_ca(
     if namespace == holder.namespace() {
         return;
     }
-    let from = Referrer {
-        kind: holder.kind,
-        namespace: holder.namespace(),
-    };
-    let spec_target = Target {
-        group: "",
-        kind: &reference.kind,
-        namespace,
-        name: &reference.name,
-    };
+    let from = holder.referrer();
+    let spec_target = Target::core(&reference.kind, namespace, &reference.name);
     let cacert_name = format!("{}-cacert", reference.name);
-    let istio_target = Target {
-        group: "",
-        kind: "Secret",
-        namespace,
-        name: &cacert_name,
-    };
+    let istio_target = Target::core("Secret", namespace, &cacert_name);
     if access::permitted_by_spec(&eval.grants, from, spec_target)
         && !access::permitted_by_spec(&eval.grants, from, istio_target)
     {

@@ -128,6 +128,14 @@ impl<'a> Holder<'a> {
         &self.key.namespace
     }
 
+    /// Who asks, as the grants' `from` entries name it.
+    pub fn referrer(&self) -> access::Referrer<'a> {
+        access::Referrer {
+            kind: self.kind,
+            namespace: &self.key.namespace,
+        }
+    }
+
     /// `Gateway "ns/name"`, as messages name the holder.
     pub fn describe(&self) -> String {
         format!("{} \"{}\"", self.kind, self.key)

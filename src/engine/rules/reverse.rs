@@ -9,7 +9,7 @@ use crate::model::{Gateway, Kind, ListenerSet, ObjectKey, ReferenceGrant, TlsMod
 use super::super::catalogue as c;
 use super::super::profile::Implementation;
 use super::super::world::{self, World};
-use super::access::{self, GrantView, Referrer, Target};
+use super::access::{self, GrantView, Target};
 use super::frontend::{self, is_supported_ca_kind};
 use super::{Eval, Holder, Report};
 
@@ -23,12 +23,7 @@ struct HeldRef {
 
 impl HeldRef {
     fn target(&self) -> Target<'_> {
-        Target {
-            group: "",
-            kind: self.kind,
-            namespace: &self.namespace,
-            name: &self.name,
-        }
+        Target::core(self.kind, &self.namespace, &self.name)
     }
 
     /// `Gateway "gw/main" listener "https"`, or the Gateway alone for Gateway-level refs.
@@ -63,10 +58,7 @@ pub(crate) fn grant_change(
             continue;
         };
         let implementation = implementation_for(holder.namespace());
-        let from = Referrer {
-            kind: holder.kind,
-            namespace: holder.namespace(),
-        };
+        let from = holder.referrer();
 
         for held in refs.iter().filter(|held| held.namespace == namespace) {
             let target = held.target();
@@ -110,10 +102,7 @@ pub(crate) fn object_deleted(
             continue;
         };
         let implementation = implementation_for(holder.namespace());
-        let from = Referrer {
-            kind: holder.kind,
-            namespace: holder.namespace(),
-        };
+        let from = holder.referrer();
 
         let reads_it = |held: &&HeldRef| {
             held.kind == kind.as_str() && held.namespace == key.namespace && held.name == key.name
