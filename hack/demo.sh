@@ -40,7 +40,7 @@ kubectl() { "$REFGUARD_KUBECTL" "$@"; }
 
 bold "2. Starting refguard serve with the $profile profile"
 mkdir -p "$work"
-bash certs/gen-dev-certs.sh --out "$work/certs" --ip 127.0.0.1 >/dev/null
+bash certs/gen-dev-certs.sh --out "$work/certs" --local >/dev/null
 admin_port=19090
 listen_port=18443
 target/release/refguard serve \

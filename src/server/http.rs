@@ -178,7 +178,8 @@ async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
         operation = request.operation.as_str(),
         kind = %request.kind.kind,
         namespace = %request.namespace,
-        name = %request.name,
+        // Not `name`: the JSON log format already uses that key for the span's own name.
+        object_name = %request.name,
         dry_run = request.dry_run,
     );
     let _entered = span.enter();

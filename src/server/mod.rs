@@ -90,12 +90,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         file: args.config.clone(),
         implementation,
     };
-    let config = SharedConfig::new(
-        config_source
-            .load()
-            .map_err(anyhow::Error::msg)
-            .context("loading the rules config")?,
-    );
+    let (config, config_loaded) = config_source
+        .load()
+        .map_err(anyhow::Error::msg)
+        .context("loading the rules config")?;
+    let config = SharedConfig::new(config);
 
     let mut registry = Registry::default();
     let cache = Cache::new(CacheMetrics::register(&mut registry));
@@ -133,7 +132,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         POLL_INTERVAL,
         stop_rx.clone(),
     ));
-    tokio::spawn(config_source.reload(config, POLL_INTERVAL, stop_rx.clone()));
+    tokio::spawn(config_source.reload(config, config_loaded, POLL_INTERVAL, stop_rx.clone()));
     let watches = tokio::spawn(start_cache(cache, watch_inputs(&args)));
 
     let drain = limits.review_timeout + Duration::from_secs(2);

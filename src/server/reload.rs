@@ -16,16 +16,27 @@ use crate::engine::{Implementation, RulesConfig};
 /// How often watched files are read.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Reads `paths` every `interval` and calls `on_change` with their contents when any of them
-/// differs from the previous read. `last` is what the caller already loaded. Returns when
+/// A fingerprint of file contents, to notice a change without keeping the bytes (one of the
+/// files is a private key).
+pub fn fingerprint(contents: &[Vec<u8>]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    contents.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Reads `paths` every `interval` and calls `on_change` with their contents when their
+/// [`fingerprint`] differs from the previous one. `loaded` is the fingerprint of what the
+/// caller already loaded, so a change made before polling starts is not missed. Returns when
 /// `stop` turns true.
 pub async fn poll_files(
     paths: Vec<PathBuf>,
     interval: Duration,
-    mut last: Vec<Vec<u8>>,
+    loaded: u64,
     mut stop: watch::Receiver<bool>,
     mut on_change: impl FnMut(&[Vec<u8>]) + Send,
 ) {
+    let mut last = loaded;
     let mut last_error: Option<String> = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -41,12 +52,14 @@ pub async fn poll_files(
             .map(|path| std::fs::read(path).map_err(|error| format!("{}: {error}", path.display())))
             .collect();
         match contents {
-            Ok(contents) if contents != last => {
+            Ok(contents) => {
                 last_error = None;
-                on_change(&contents);
-                last = contents;
+                let current = fingerprint(&contents);
+                if current != last {
+                    on_change(&contents);
+                    last = current;
+                }
             }
-            Ok(_) => last_error = None,
             Err(error) => {
                 // Reported once per distinct problem, not every poll.
                 if last_error.as_ref() != Some(&error) {
@@ -70,19 +83,19 @@ pub async fn reload_certificate(
         .iter()
         .map(|path| path.to_path_buf())
         .collect();
-    let initial = match super::tls::read_pair(&paths[0], &paths[1]) {
-        Ok((cert, key)) => vec![cert, key],
-        Err(_) => Vec::new(),
-    };
 
-    poll_files(paths, interval, initial, stop, |contents| {
-        match store.replace(&contents[0], &contents[1]) {
+    poll_files(
+        paths,
+        interval,
+        store.loaded(),
+        stop,
+        |contents| match store.replace(&contents[0], &contents[1]) {
             Ok(()) => tracing::info!("Reloaded the TLS certificate"),
             Err(error) => {
                 tracing::error!(%error, "New TLS certificate refused; serving the previous one")
             }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -119,15 +132,17 @@ pub struct ConfigSource {
 }
 
 impl ConfigSource {
-    /// Reads the configuration once.
-    pub fn load(&self) -> Result<RulesConfig, String> {
+    /// Reads the configuration once; also returns the [`fingerprint`] of the file's text for
+    /// [`ConfigSource::reload`].
+    pub fn load(&self) -> Result<(RulesConfig, u64), String> {
         let text = match &self.file {
             Some(path) => {
                 std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?
             }
             None => Vec::new(),
         };
-        self.parse(&text)
+        let config = self.parse(&text)?;
+        Ok((config, fingerprint(&[text])))
     }
 
     fn parse(&self, text: &[u8]) -> Result<RulesConfig, String> {
@@ -141,23 +156,22 @@ impl ConfigSource {
 
     /// Re-reads the file when it changes; a file that does not parse is logged and the previous
     /// configuration stays in force.
+    /// `loaded` is the fingerprint [`ConfigSource::load`] returned.
     pub async fn reload(
         self,
         shared: SharedConfig,
+        loaded: u64,
         interval: Duration,
         stop: watch::Receiver<bool>,
     ) {
         let Some(path) = self.file.clone() else {
             return;
         };
-        let initial = std::fs::read(&path)
-            .map(|text| vec![text])
-            .unwrap_or_default();
 
         poll_files(
             vec![path.clone()],
             interval,
-            initial,
+            loaded,
             stop,
             |contents| match self.parse(&contents[0]) {
                 Ok(config) => {
@@ -190,7 +204,7 @@ mod tests {
         let task = tokio::spawn(poll_files(
             vec![path.clone()],
             Duration::from_millis(20),
-            vec![b"one".to_vec()],
+            fingerprint(&[b"one".to_vec()]),
             stop_rx,
             move |contents| {
                 let _ = seen_tx.send(contents[0].clone());
@@ -208,6 +222,51 @@ mod tests {
 
         stop_tx.send(true).expect("poller alive");
         task.await.expect("poller stops");
+    }
+
+    #[tokio::test]
+    async fn a_changed_config_is_swapped_in_and_a_broken_one_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "implementation: gateway-api\n").expect("write");
+        let source = ConfigSource {
+            file: Some(path.clone()),
+            implementation: None,
+        };
+        let (config, loaded) = source.load().expect("initial config");
+        let shared = SharedConfig::new(config);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task =
+            tokio::spawn(source.reload(shared.clone(), loaded, Duration::from_millis(20), stop_rx));
+
+        let wait_for = |expected: &'static str| {
+            let shared = shared.clone();
+            async move {
+                for _ in 0..250 {
+                    if shared.get().implementation.to_string() == expected {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                panic!("config never became {expected}");
+            }
+        };
+
+        std::fs::write(&path, "implementation: istio@1.25.0\n").expect("write");
+        wait_for("istio@1.25.0").await;
+
+        // Broken YAML, then an unknown rule id: both refused, the last good config stays.
+        std::fs::write(&path, "implementation: [\n").expect("write");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        std::fs::write(&path, "rules:\n  no-such-rule: deny\n").expect("write");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(shared.get().implementation.to_string(), "istio@1.25.0");
+
+        std::fs::write(&path, "implementation: istio@1.26.0\n").expect("write");
+        wait_for("istio@1.26.0").await;
+
+        stop_tx.send(true).expect("reloader alive");
+        task.await.expect("reloader stops");
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct CertStore {
     cert_file: PathBuf,
     key_file: PathBuf,
     current: RwLock<Arc<CertifiedKey>>,
+    /// Fingerprint of the files' contents at load, for the reloader's first comparison.
+    loaded: u64,
 }
 
 impl fmt::Debug for CertStore {
@@ -81,7 +83,13 @@ impl CertStore {
             cert_file: cert_file.to_owned(),
             key_file: key_file.to_owned(),
             current: RwLock::new(Arc::new(certified)),
+            loaded: super::reload::fingerprint(&[cert_pem, key_pem]),
         })
+    }
+
+    /// Fingerprint of the file contents loaded at start.
+    pub fn loaded(&self) -> u64 {
+        self.loaded
     }
 
     pub fn files(&self) -> [&Path; 2] {

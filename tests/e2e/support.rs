@@ -185,7 +185,7 @@ impl DevCerts {
         std::fs::create_dir_all(dir).expect("cert dir");
         let output = Command::new("bash")
             .arg(repo("certs/gen-dev-certs.sh"))
-            .args(["--out", &dir.display().to_string(), "--ip", "127.0.0.1"])
+            .args(["--out", &dir.display().to_string(), "--local"])
             .output()
             .expect("gen-dev-certs.sh runs");
         assert!(
@@ -256,10 +256,7 @@ impl Webhook {
         let failure_policy = options.failure_policy;
         let mut webhook = Self::launch(options);
         webhook.wait_ready(Duration::from_secs(60));
-        webhook.register(
-            failure_policy,
-            &format!("admission webhook \"{}\"", webhook.name),
-        );
+        webhook.register(failure_policy, "denied the request");
         webhook
     }
 
@@ -369,7 +366,6 @@ impl Webhook {
                 "caBundle": ca_bundle,
             });
             webhook["failurePolicy"] = json!(failure_policy);
-            webhook["name"] = json!(self.name);
         }
         let run = self.kubectl.apply(&configuration.to_string());
         assert_eq!(run.code, 0, "registering the webhook:\n{run}");

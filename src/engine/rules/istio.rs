@@ -268,7 +268,8 @@ fn check_client_ca(
 
     if permitted && namespace != at.holder.namespace() {
         let message = format!(
-            "Istio 1.16-1.25 resets MUTUAL handshakes for a Secret in \"{namespace}\"; move it here or upgrade to 1.26"
+            "Istio <1.26 resets MUTUAL handshakes with a Secret from \"{namespace}\" (istio#55623); move it to \"{}\" or upgrade",
+            at.holder.namespace()
         );
         report.add(&c::ISTIO_MUTUAL_CROSS_NAMESPACE, at.name(), &field, message);
     }
