@@ -278,6 +278,7 @@ def check_case(c, common):
     mode_secret_count = len(c.all_of("Secret"))
 
     if case != "strict":
+        c.check("hostNetwork" not in common["deployment"]["spec"]["template"]["spec"], "hostNetwork set by default")
         c.check(policies == {"Ignore"}, f"failurePolicy is {policies}, expected Ignore by default")
         c.check(common["timeout"] == 5, "default timeoutSeconds is not 5")
         c.check(common["deployment"]["spec"]["replicas"] == 2, "default replicas is not 2")
@@ -397,7 +398,10 @@ def check_case(c, common):
         for line in ('implementation: "istio@1.25.0"', "expiryWarningDays: 14", "cert-secret-missing: deny",
                      "legacy:", "implementation: istio@1.24.0", 'cert-expiring: "off"'):
             c.check(line in config, f"config.yaml lacks {line!r}:\n{config}")
-        c.check(common["deployment"]["spec"]["template"]["spec"].get("priorityClassName") == "system-cluster-critical", "priorityClassName not set")
+        pod_spec = common["deployment"]["spec"]["template"]["spec"]
+        c.check(pod_spec.get("priorityClassName") == "system-cluster-critical", "priorityClassName not set")
+        c.check(pod_spec.get("hostNetwork") is True and pod_spec.get("dnsPolicy") == "ClusterFirstWithHostNet",
+                "hostNetwork without dnsPolicy ClusterFirstWithHostNet")
 
 
 def main():
