@@ -128,6 +128,12 @@ static_tests() {
     fi
   done
 
+  if "$helm" package "$chart" -d "$work/package" >"$work/package.log" 2>&1 &&
+    "$helm" lint --strict "$work/package/"refguard-*.tgz >>"$work/package.log" 2>&1; then
+    pass "helm package, and the package lints"
+  else
+    fail "helm package: $(cat "$work/package.log")"
+  fi
   if python3 "$data/check_values_documented.py" "$chart/values.yaml" "$chart/values.schema.json" >&2; then
     pass "every value is documented in values.yaml and has a schema property"
   else
