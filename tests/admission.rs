@@ -402,3 +402,38 @@ async fn bless() {
         std::fs::write(fixture_path(&format!("{case}.reply.json")), reply + "\n").expect("write");
     }
 }
+
+#[tokio::test]
+async fn a_grant_delete_affecting_many_gateways_summarises_its_warnings() {
+    let mut world = world();
+    let template = object_of("gateway-create-cross-namespace.json", "object");
+    for i in 0..200 {
+        let mut gateway = template.clone();
+        gateway["metadata"]["name"] = json!(format!("edge-{i:03}"));
+        world.upsert_gateway(Gateway::from_value(&gateway, "apps").expect("gateway parses"));
+    }
+    let app = router(state_with(world, allow_unsynced(), Limits::default()));
+
+    let (status, body) = post(app, fixture("referencegrant-delete.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let reply: Value = serde_json::from_slice(&body).expect("reply is JSON");
+    assert_eq!(reply["response"]["allowed"], true);
+
+    let warnings: Vec<&str> = reply["response"]["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|warning| warning.as_str().expect("string"))
+        .collect();
+    let total: usize = warnings.iter().map(|warning| warning.chars().count()).sum();
+    assert!(total <= 4096, "{total} characters of warnings");
+    assert!(warnings.iter().all(|warning| warning.chars().count() < 120));
+
+    // 201 Gateways lose access; the lines that fit are kept whole, the rest counted.
+    let (summary, kept) = warnings.split_last().expect("at least one line");
+    let expected = format!("[refguard] {} more warnings not shown", 201 - kept.len());
+    assert!(summary.starts_with(&expected), "{summary}");
+    assert!(kept
+        .iter()
+        .all(|line| line.starts_with("[grant-change-breaks-reference]")));
+}
