@@ -9,7 +9,7 @@
 # tests/chart/values/, checks of the rendered objects (tests/chart/assert_rendered.py), and
 # values the schema or the templates must reject.
 #
-# Cluster: its own control plane (REFGUARD_CHART_E2E_DIR, default /tmp/refguard-chart-e2e),
+# Cluster: its own control plane (in REFGUARD_CHART_E2E_DIR, default a new directory per run),
 # never the cluster of your KUBECONFIG. Every combination is applied with a server-side dry
 # run; the chart is installed for real with failurePolicy Fail against a webhook that cannot
 # answer, so that each write refguard is sent is rejected and each one it is not sent
@@ -63,6 +63,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/refguard-chart.XXXXXX")"
 cluster_started=false
 serve_pid=""
 cleanup() {
+  local status=$?
   if [[ -n "$serve_pid" ]]; then
     kill "$serve_pid" 2>/dev/null || true
     wait "$serve_pid" 2>/dev/null || true
@@ -70,7 +71,11 @@ cleanup() {
   if $cluster_started; then
     REFGUARD_E2E_DIR="$e2e_dir" "$cluster_sh" down >/dev/null 2>&1 || true
   fi
-  rm -rf "$work"
+  if ((status != 0 || failures > 0)); then
+    log "chart.sh: rendered manifests and logs kept in $work"
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 
@@ -181,6 +186,8 @@ static_tests() {
   reject "zero replicas" "replicaCount" --set replicaCount=0
   reject "a PodDisruptionBudget that blocks every drain" "minAvailable" --set podDisruptionBudget.minAvailable=2
   reject "a webhook URL over plain HTTP" "url" --set webhook.url=http://127.0.0.1:8443/validate
+  reject "a webhook URL with a generated certificate" "webhook.url needs certs.mode secret" \
+    --set webhook.url=https://127.0.0.1:8443/validate
 
   # And the accepted spellings of the implementation profile.
   local profile
@@ -195,7 +202,7 @@ static_tests() {
 
 # --- against a real API server --------------------------------------------------------------
 
-e2e_dir="${REFGUARD_CHART_E2E_DIR:-/tmp/refguard-chart-e2e}"
+e2e_dir="${REFGUARD_CHART_E2E_DIR:-$work/cluster}"
 cluster_sh="${REFGUARD_CLUSTER_SH:-$root/hack/cluster.sh}"
 
 k() { "$kubectl" "$@"; }
@@ -229,7 +236,7 @@ expect_sent() {
 
 start_cluster() {
   [[ -x "$cluster_sh" ]] || die "hack/cluster.sh is missing"
-  # Always a fresh one: `down` wipes what an interrupted earlier run left in this directory.
+  # Always a fresh one: `down` wipes what an interrupted earlier run left in a reused directory.
   log "== starting a control plane in $e2e_dir"
   REFGUARD_E2E_DIR="$e2e_dir" "$cluster_sh" down >/dev/null 2>&1 || true
   cluster_started=true
@@ -365,6 +372,26 @@ match_condition_tests() {
     pass "upgrade keeps the serving certificate" || fail "upgrade replaced the serving certificate"
   [[ "$(k get validatingwebhookconfiguration "$fullname" -o jsonpath='{.webhooks[*].clientConfig.caBundle}')" == "$bundle_before" ]] &&
     pass "upgrade keeps the caBundle" || fail "upgrade changed the caBundle"
+
+  # A serving certificate within renewBeforeDays of expiry is re-issued by the same CA.
+  "$helm" upgrade "$release" "$chart" -n "$namespace" --reuse-values \
+    --set certs.generate.renewBeforeDays=400 >"$work/upgrade-renew.log" 2>&1 ||
+    fail "helm upgrade (renew): $(cat "$work/upgrade-renew.log")"
+  local tls_after
+  tls_after="$(k -n "$namespace" get secret "$fullname-tls" -o jsonpath='{.data.tls\.crt}')"
+  k -n "$namespace" get secret "$fullname-ca" -o jsonpath='{.data.tls\.crt}' | openssl base64 -d -A >"$work/gen-ca.crt"
+  printf '%s' "$tls_after" | openssl base64 -d -A >"$work/gen-tls.crt"
+  if [[ "$tls_after" != "$tls_before" ]] &&
+    [[ "$(k -n "$namespace" get secret "$fullname-ca" -o jsonpath='{.data.tls\.crt}')" == "$ca_before" ]] &&
+    [[ "$(k get validatingwebhookconfiguration "$fullname" -o jsonpath='{.webhooks[*].clientConfig.caBundle}')" == "$bundle_before" ]] &&
+    openssl verify -CAfile "$work/gen-ca.crt" "$work/gen-tls.crt" >/dev/null 2>&1; then
+    pass "a certificate due for renewal is re-issued by the same CA; caBundle unchanged"
+  else
+    fail "renewal on upgrade: certificate changed? CA or caBundle changed, or the new one does not verify"
+  fi
+  "$helm" upgrade "$release" "$chart" -n "$namespace" --reuse-values \
+    --set certs.generate.renewBeforeDays=30 >/dev/null 2>&1 || fail "helm upgrade (renewBeforeDays back)"
+
   for ((i = 0; i < 30; i++)); do
     k -n apps label --dry-run=server gateway tls-existing team=a >/dev/null 2>&1 && break
     sleep 1

@@ -106,6 +106,9 @@ render runs them.
 {{- if and (eq .Values.rbac.secretAccess "namespaces") (empty .Values.rbac.secretNamespaces) }}
 {{- fail "rbac.secretNamespaces must list at least one namespace when rbac.secretAccess is namespaces" }}
 {{- end }}
+{{- if and .Values.webhook.url (ne .Values.certs.mode "secret") }}
+{{- fail "webhook.url needs certs.mode secret: the generated and cert-manager certificates name the Service, not the URL's host" }}
+{{- end }}
 {{- if and (eq .Values.certs.mode "secret") (empty .Values.certs.caBundle) }}
 {{- fail "certs.caBundle is required when certs.mode is secret: the API server must know the CA that signed your certificate" }}
 {{- end }}
