@@ -295,20 +295,16 @@ async fn reviews_beyond_the_concurrency_limit_wait_for_a_slot() {
 
 #[tokio::test]
 async fn unsynced_cache_admits_with_a_warning_or_denies_by_policy() {
-    let unsynced = |policy| {
+    let reply = |policy, case: &'static str| async move {
         let state = state_with(World::new(), Policy { unsynced: policy }, Limits::default());
         let cache = refguard::cache::Cache::new(refguard::cache::CacheMetrics::default());
-        router(state.with_cache(cache))
+        let (status, body) = post(router(state.with_cache(cache)), fixture(case)).await;
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_slice::<Value>(&body).expect("reply is JSON")["response"].clone()
     };
 
-    let (_, body) = post(
-        unsynced(UnsyncedPolicy::Allow),
-        fixture("gateway-create.json"),
-    )
-    .await;
-    let reply: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
-        reply["response"],
+        reply(UnsyncedPolicy::Allow, "gateway-create.json").await,
         json!({
             "uid": "5d8e7a3c-1f0b-4c62-8a55-2f3e9d7c1a01",
             "allowed": true,
@@ -316,24 +312,14 @@ async fn unsynced_cache_admits_with_a_warning_or_denies_by_policy() {
         })
     );
 
-    let (_, body) = post(
-        unsynced(UnsyncedPolicy::Deny),
-        fixture("gateway-create.json"),
-    )
-    .await;
-    let reply: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(reply["response"]["allowed"], false);
-    assert_eq!(reply["response"]["status"]["code"], 503);
-    assert_eq!(reply["response"]["status"]["reason"], "ServiceUnavailable");
+    let denied = reply(UnsyncedPolicy::Deny, "gateway-create.json").await;
+    assert_eq!(denied["allowed"], false);
+    assert_eq!(denied["status"]["code"], 503);
+    assert_eq!(denied["status"]["reason"], "ServiceUnavailable");
 
     // Kinds refguard does not review are admitted either way.
-    let (_, body) = post(
-        unsynced(UnsyncedPolicy::Deny),
-        fixture("configmap-create.json"),
-    )
-    .await;
-    let reply: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(reply["response"]["allowed"], true);
+    let unreviewed = reply(UnsyncedPolicy::Deny, "configmap-create.json").await;
+    assert_eq!(unreviewed["allowed"], true);
 }
 
 #[tokio::test]
