@@ -128,6 +128,12 @@ static_tests() {
     fi
   done
 
+  if python3 "$data/check_values_documented.py" "$chart/values.yaml" "$chart/values.schema.json" >&2; then
+    pass "every value is documented in values.yaml and has a schema property"
+  else
+    fail "values.yaml and values.schema.json"
+  fi
+
   log "== helm template and checks of the rendered objects"
   for case in "${cases[@]}"; do
     if ! render "$case" >"$work/$case.yaml" 2>"$work/$case.err"; then
@@ -181,8 +187,8 @@ static_tests() {
   reject "a caBundle that is no certificate" "caBundle" --set certs.mode=secret --set certs.secretName=x \
     --set certs.caBundle=bm90IGEgY2VydGlmaWNhdGU=
   reject "reviewTimeoutMs above the webhook timeout" "reviewTimeoutMs" --set server.reviewTimeoutMs=6000
-  reject "a grace period shorter than shutdown delay + timeout" "terminationGracePeriodSeconds" \
-    --set terminationGracePeriodSeconds=8
+  reject "a grace period shorter than shutdown delay + review deadline + drain" "terminationGracePeriodSeconds" \
+    --set terminationGracePeriodSeconds=11
   reject "zero replicas" "replicaCount" --set replicaCount=0
   reject "a PodDisruptionBudget that blocks every drain" "minAvailable" --set podDisruptionBudget.minAvailable=2
   reject "a webhook URL over plain HTTP" "url" --set webhook.url=http://127.0.0.1:8443/validate

@@ -169,8 +169,9 @@ def check_common(c):
     webhooks = vwc.get("webhooks", [])
     timeout = webhooks[0].get("timeoutSeconds", 10) if webhooks else 10
     c.check(int(args.get("--shutdown-delay-secs", "-1")) >= 0, "no --shutdown-delay-secs")
-    c.check(pod_spec.get("terminationGracePeriodSeconds", 30) > int(args.get("--shutdown-delay-secs", "0")) + timeout,
-            "terminationGracePeriodSeconds does not cover shutdown delay + webhook timeout")
+    drain = -(-int(args.get("--review-timeout-ms", "0")) // 1000) + 2
+    c.check(pod_spec.get("terminationGracePeriodSeconds", 30) > int(args.get("--shutdown-delay-secs", "0")) + drain,
+            "terminationGracePeriodSeconds does not cover shutdown delay + review deadline + 2 s")
     c.check(0 < int(args.get("--review-timeout-ms", "0")) < timeout * 1000, "--review-timeout-ms is not below the webhook timeout")
 
     # Webhooks: contract fields, exclusions, client config, exactly the expected rules.

@@ -95,9 +95,11 @@ render runs them.
 {{- if ge $reviewMs $timeoutMs }}
 {{- fail (printf "server.reviewTimeoutMs (%d) must be below webhook.timeoutSeconds (%d ms), or refguard's answer arrives after the API server gave up" $reviewMs $timeoutMs) }}
 {{- end }}
-{{- $needed := add (int64 .Values.server.shutdownDelaySecs) (int64 .Values.webhook.timeoutSeconds) }}
+{{- /* After the delay, refguard drains for at most the review deadline plus 2 seconds. */}}
+{{- $drain := add (div (add $reviewMs 999) 1000) 2 }}
+{{- $needed := add (int64 .Values.server.shutdownDelaySecs) $drain }}
 {{- if le (int64 .Values.terminationGracePeriodSeconds) $needed }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed server.shutdownDelaySecs + webhook.timeoutSeconds (%d), or in-flight reviews are cut off at shutdown" (int64 .Values.terminationGracePeriodSeconds) $needed) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed server.shutdownDelaySecs + the review deadline + 2 s of draining (%d), or in-flight reviews are cut off at shutdown" (int64 .Values.terminationGracePeriodSeconds) $needed) }}
 {{- end }}
 {{- $pdb := .Values.podDisruptionBudget }}
 {{- if and $pdb.enabled (gt (int .Values.replicaCount) 1) (not (kindIs "string" $pdb.minAvailable)) (ge (int $pdb.minAvailable) (int .Values.replicaCount)) }}
