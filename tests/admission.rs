@@ -295,20 +295,16 @@ async fn reviews_beyond_the_concurrency_limit_wait_for_a_slot() {
 
 #[tokio::test]
 async fn unsynced_cache_admits_with_a_warning_or_denies_by_policy() {
-    let unsynced = |policy| {
+    let reply = |policy, case: &'static str| async move {
         let state = state_with(World::new(), Policy { unsynced: policy }, Limits::default());
         let cache = refguard::cache::Cache::new(refguard::cache::CacheMetrics::default());
-        router(state.with_cache(cache))
+        let (status, body) = post(router(state.with_cache(cache)), fixture(case)).await;
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_slice::<Value>(&body).expect("reply is JSON")["response"].clone()
     };
 
-    let (_, body) = post(
-        unsynced(UnsyncedPolicy::Allow),
-        fixture("gateway-create.json"),
-    )
-    .await;
-    let reply: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
-        reply["response"],
+        reply(UnsyncedPolicy::Allow, "gateway-create.json").await,
         json!({
             "uid": "5d8e7a3c-1f0b-4c62-8a55-2f3e9d7c1a01",
             "allowed": true,
@@ -316,24 +312,14 @@ async fn unsynced_cache_admits_with_a_warning_or_denies_by_policy() {
         })
     );
 
-    let (_, body) = post(
-        unsynced(UnsyncedPolicy::Deny),
-        fixture("gateway-create.json"),
-    )
-    .await;
-    let reply: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(reply["response"]["allowed"], false);
-    assert_eq!(reply["response"]["status"]["code"], 503);
-    assert_eq!(reply["response"]["status"]["reason"], "ServiceUnavailable");
+    let denied = reply(UnsyncedPolicy::Deny, "gateway-create.json").await;
+    assert_eq!(denied["allowed"], false);
+    assert_eq!(denied["status"]["code"], 503);
+    assert_eq!(denied["status"]["reason"], "ServiceUnavailable");
 
     // Kinds refguard does not review are admitted either way.
-    let (_, body) = post(
-        unsynced(UnsyncedPolicy::Deny),
-        fixture("configmap-create.json"),
-    )
-    .await;
-    let reply: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(reply["response"]["allowed"], true);
+    let unreviewed = reply(UnsyncedPolicy::Deny, "configmap-create.json").await;
+    assert_eq!(unreviewed["allowed"], true);
 }
 
 #[tokio::test]
@@ -401,4 +387,39 @@ async fn bless() {
         let reply = serde_json::to_string_pretty(&reply_to(case).await).expect("serialises");
         std::fs::write(fixture_path(&format!("{case}.reply.json")), reply + "\n").expect("write");
     }
+}
+
+#[tokio::test]
+async fn a_grant_delete_affecting_many_gateways_summarises_its_warnings() {
+    let mut world = world();
+    let template = object_of("gateway-create-cross-namespace.json", "object");
+    for i in 0..200 {
+        let mut gateway = template.clone();
+        gateway["metadata"]["name"] = json!(format!("edge-{i:03}"));
+        world.upsert_gateway(Gateway::from_value(&gateway, "apps").expect("gateway parses"));
+    }
+    let app = router(state_with(world, allow_unsynced(), Limits::default()));
+
+    let (status, body) = post(app, fixture("referencegrant-delete.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let reply: Value = serde_json::from_slice(&body).expect("reply is JSON");
+    assert_eq!(reply["response"]["allowed"], true);
+
+    let warnings: Vec<&str> = reply["response"]["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|warning| warning.as_str().expect("string"))
+        .collect();
+    let total: usize = warnings.iter().map(|warning| warning.chars().count()).sum();
+    assert!(total <= 4096, "{total} characters of warnings");
+    assert!(warnings.iter().all(|warning| warning.chars().count() < 120));
+
+    // 201 Gateways lose access; the lines that fit are kept whole, the rest counted.
+    let (summary, kept) = warnings.split_last().expect("at least one line");
+    let expected = format!("[refguard] {} more warnings not shown", 201 - kept.len());
+    assert!(summary.starts_with(&expected), "{summary}");
+    assert!(kept
+        .iter()
+        .all(|line| line.starts_with("[grant-change-breaks-reference]")));
 }

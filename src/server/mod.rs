@@ -80,21 +80,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let certificate = Arc::new(certificate);
     let tls_config = tls::server_config(certificate.clone())?;
 
-    let implementation = args
-        .implementation
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .context("--implementation")?;
-    let config_source = ConfigSource {
-        file: args.config.clone(),
-        implementation,
-    };
-    let (config, config_loaded) = config_source
-        .load()
-        .map_err(anyhow::Error::msg)
-        .context("loading the rules config")?;
-    let config = SharedConfig::new(config);
+    let (config_source, config, config_loaded) = load_rules_config(&args)?;
 
     let mut registry = Registry::default();
     let cache = Cache::new(CacheMetrics::register(&mut registry));
@@ -139,6 +125,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let webhook = tokio::spawn(webhook.run(stop_rx.clone(), drain));
     let admin = tokio::spawn(admin.run(stop_rx, drain));
 
+    // The watch tasks end with the runtime; they hold no state that needs flushing.
     shutdown_signal().await;
     tracing::info!(
         delay_secs = args.shutdown_delay_secs,
@@ -151,6 +138,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     watches.abort();
     tracing::info!("Stopped");
     Ok(())
+}
+
+/// Reads the rules config once; a file that does not load stops startup (later, on reload, it
+/// only keeps the previous config).
+fn load_rules_config(args: &ServeArgs) -> anyhow::Result<(ConfigSource, SharedConfig, u64)> {
+    use anyhow::Context as _;
+
+    let implementation = args
+        .implementation
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--implementation")?;
+    let source = ConfigSource {
+        file: args.config.clone(),
+        implementation,
+    };
+    let (config, loaded) = source
+        .load()
+        .map_err(anyhow::Error::msg)
+        .context("loading the rules config")?;
+    Ok((source, SharedConfig::new(config), loaded))
 }
 
 async fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
