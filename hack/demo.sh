@@ -32,7 +32,8 @@ fi
 
 bold "1. Building refguard and the control plane (cached after the first run)"
 hack/deps.sh
-cargo build --release --locked --quiet
+cargo build --locked --quiet
+refguard="${CARGO_TARGET_DIR:-$root/target}/debug/refguard"
 eval "$(hack/tools.sh)"
 hack/cluster.sh up
 eval "$(hack/cluster.sh env)"
@@ -43,7 +44,7 @@ mkdir -p "$work"
 bash certs/gen-dev-certs.sh --out "$work/certs" --local >/dev/null
 admin_port=19090
 listen_port=18443
-target/release/refguard serve \
+"$refguard" serve \
   --listen "127.0.0.1:$listen_port" --admin-listen "127.0.0.1:$admin_port" \
   --tls-cert-file "$work/certs/tls.crt" --tls-key-file "$work/certs/tls.key" \
   --implementation "$profile" --kubeconfig "$KUBECONFIG" >"$work/refguard.log" 2>&1 &
@@ -83,8 +84,8 @@ show kubectl apply -f examples/istio-55623/1-standard-tls/manifests.yaml --dry-r
 show kubectl delete referencegrant allow-istio-gateways-to-httpbin-credential -n httpbin --dry-run=server
 
 bold "9. The same rules offline, for CI: refguard check"
-show target/release/refguard check -f examples/istio-55623/2-mutual --implementation "$profile"
-show target/release/refguard check -f examples/istio-55623/2-mutual --implementation istio@1.26.0
+show "$refguard" check -f examples/istio-55623/2-mutual --implementation "$profile"
+show "$refguard" check -f examples/istio-55623/2-mutual --implementation istio@1.26.0
 
 if [[ "${REFGUARD_DEMO_KEEP:-}" == 1 ]]; then
   bold "Left running. KUBECONFIG=$KUBECONFIG; stop with: kill $serve_pid; hack/cluster.sh down"

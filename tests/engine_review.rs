@@ -275,7 +275,7 @@ fn grant_changes_that_revoke_references_warn() {
     );
     assert_eq!(
         deleted[0].message,
-        "Gateway \"gw/main\" listener \"https\" would lose access to Secret \"cert\"; keep a grant entry for it"
+        "Gateway gw/main, listener https would lose Secret cert; keep it in a grant"
     );
     assert_eq!(deleted[0].object.kind, "ReferenceGrant");
     assert_eq!(deleted[0].listener.as_deref(), Some("https"));
@@ -365,7 +365,7 @@ fn deleting_a_used_secret_or_config_map_warns() {
     assert!(
         findings[0]
             .message
-            .starts_with("Gateway \"gw/second\" reads this ConfigMap"),
+            .starts_with("Gateway gw/second reads this ConfigMap"),
         "{}",
         findings[0].message
     );
@@ -410,7 +410,7 @@ fn grant_delete_names_affected_listener_sets() {
     assert!(
         findings[0]
             .message
-            .starts_with("ListenerSet \"team/extra\" listener \"ls-https\""),
+            .starts_with("ListenerSet team/extra, listener ls-https"),
         "{}",
         findings[0].message
     );

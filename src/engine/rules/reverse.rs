@@ -26,11 +26,12 @@ impl HeldRef {
         Target::core(self.kind, &self.namespace, &self.name)
     }
 
-    /// `Gateway "gw/main" listener "https"`, or the Gateway alone for Gateway-level refs.
+    /// `Gateway gw/main, listener https`, or the Gateway alone for Gateway-level refs. Kept
+    /// terse: these messages become warnings, which must fit in 120 characters with the rule id.
     fn describe(&self, holder: Holder<'_>) -> String {
         match &self.listener {
-            Some(listener) => format!("{} listener \"{listener}\"", holder.describe()),
-            None => holder.describe(),
+            Some(listener) => format!("{} {}, listener {listener}", holder.kind, holder.key),
+            None => format!("{} {}", holder.kind, holder.key),
         }
     }
 }
@@ -66,7 +67,7 @@ pub(crate) fn grant_change(
                 && !access::permitted(&after, implementation, from, target);
             if lost {
                 let message = format!(
-                    "{} would lose access to {} \"{}\"; keep a grant entry for it",
+                    "{} would lose {} {}; keep it in a grant",
                     held.describe(holder),
                     held.kind,
                     held.name
@@ -110,9 +111,8 @@ pub(crate) fn object_deleted(
         for held in refs.iter().filter(reads_it) {
             if access::permitted(&view, implementation, from, held.target()) {
                 let message = format!(
-                    "{} reads this {}; repoint it before deleting",
-                    held.describe(holder),
-                    kind
+                    "{} reads this {kind}; repoint that first",
+                    held.describe(holder)
                 );
                 report.add(rule, held.listener.as_deref(), "metadata.name", message);
             }
