@@ -69,19 +69,18 @@ sleep 2
 bold "4. Standard TLS with a Secret in another namespace, opened by a ReferenceGrant: admitted"
 show kubectl apply -f examples/istio-55623/1-standard-tls/manifests.yaml
 
-bold "5. The listener switches to MUTUAL (the Secret, recreated, now carries ca.crt)"
+bold "5. Deleting that grant would cut the Gateway off: refguard names who loses access"
+show kubectl delete referencegrant allow-istio-gateways-to-httpbin-credential -n httpbin --dry-run=server
+
+bold "6. The listener switches to MUTUAL (the Secret, recreated, now carries ca.crt)"
 show kubectl delete secret httpbin-credential -n httpbin
 show kubectl apply -f examples/istio-55623/2-mutual/manifests.yaml
 
-bold "6. The same edit as a server-side dry run gives the same answer"
+bold "7. The same edit as a server-side dry run gives the same answer"
 show kubectl apply --dry-run=server -f examples/istio-55623/2-mutual/manifests.yaml
 
-bold "7. The fix on Istio 1.16-1.25: the Secret moves into the Gateway's namespace"
+bold "8. The fix on Istio 1.16-1.25: the Secret moves into the Gateway's namespace"
 show kubectl apply -f examples/istio-55623/3-moved-secret/manifests.yaml
-
-bold "8. Deleting the grant the old setup used: refguard says who would lose access"
-show kubectl apply -f examples/istio-55623/1-standard-tls/manifests.yaml --dry-run=server
-show kubectl delete referencegrant allow-istio-gateways-to-httpbin-credential -n httpbin --dry-run=server
 
 bold "9. The same rules offline, for CI: refguard check"
 show "$refguard" check -f examples/istio-55623/2-mutual --implementation "$profile"

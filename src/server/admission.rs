@@ -237,14 +237,25 @@ fn denial_message(denials: &[&Finding]) -> String {
         .join("; ")
 }
 
-/// One warning line under 120 characters: `[rule] field: message`, or `[rule] message` when
-/// the field path would push the message over (the message matters more), cut as a last resort.
+/// One warning line under 120 characters: `[rule] field: message`. When that is too long, the
+/// field path goes first, then the fix hint after the message's last `; ` (what is wrong
+/// matters more than how to fix it, which `refguard check` and the docs repeat), and only then
+/// is the line cut.
 pub fn format_warning(rule: &str, field: &str, message: &str) -> String {
     let with_field = format!("[{rule}] {field}: {message}");
     if !field.is_empty() && with_field.chars().count() <= WARNING_MAX {
         return with_field;
     }
-    shorten(format!("[{rule}] {message}"), WARNING_MAX)
+
+    let whole = format!("[{rule}] {message}");
+    if whole.chars().count() <= WARNING_MAX {
+        return whole;
+    }
+
+    match message.rsplit_once("; ") {
+        Some((problem, _hint)) => shorten(format!("[{rule}] {problem}"), WARNING_MAX),
+        None => shorten(whole, WARNING_MAX),
+    }
 }
 
 /// Keeps warnings within what the API server passes on whole: once the next one would not
@@ -300,6 +311,17 @@ mod tests {
             "field dropped first: {line}"
         );
         assert!(line.ends_with('…'));
+    }
+
+    #[test]
+    fn the_fix_hint_goes_before_the_problem_is_cut() {
+        let message = format!(
+            "Gateway {} would lose Secret cert; keep it in a grant",
+            "g".repeat(50)
+        );
+        let line = format_warning("grant-change-breaks-reference", "spec", &message);
+        assert!(line.ends_with("would lose Secret cert"), "{line}");
+        assert!(line.chars().count() <= WARNING_MAX);
     }
 
     #[test]
