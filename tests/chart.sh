@@ -437,7 +437,7 @@ refguard_bin() {
     printf '%s' "$REFGUARD_BIN"
     return
   fi
-  (cd "$root" && cargo build --quiet --bin refguard --message-format=json) | python3 -c '
+  (cd "$root" && cargo build --locked --quiet --bin refguard --message-format=json) | python3 -c '
 import json, sys
 for line in sys.stdin:
     message = json.loads(line)
