@@ -60,10 +60,12 @@ curl -fsS "http://127.0.0.1:$admin_port/readyz" >/dev/null || {
 echo "refguard is ready (cache synced); log: $work/refguard.log"
 
 bold "3. Registering it with the API server (the chart's ValidatingWebhookConfiguration)"
-"$REFGUARD_HELM" template refguard charts/refguard --namespace refguard-system |
-  python3 hack/webhook-url.py "https://127.0.0.1:$listen_port/validate" "$work/certs/ca.crt" \
-    >"$work/webhook.json"
-kubectl apply -f "$work/webhook.json"
+"$REFGUARD_HELM" template refguard charts/refguard --namespace refguard-system \
+  --show-only templates/webhook.yaml \
+  --set webhook.url="https://127.0.0.1:$listen_port/validate" \
+  --set certs.mode=secret --set certs.secretName=refguard-tls \
+  --set-file certs.caBundle="$work/certs/ca.crt" >"$work/webhook.yaml"
+kubectl apply -f "$work/webhook.yaml"
 sleep 2
 
 bold "4. Standard TLS with a Secret in another namespace, opened by a ReferenceGrant: admitted"

@@ -16,9 +16,3 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
-# The demo's webhook patcher reads YAML with PyYAML, installed for whichever python3 is first
-# on PATH (not necessarily Debian's).
-if ! python3 -c 'import yaml' 2>/dev/null; then
-  echo "==> installing PyYAML"
-  python3 -m pip install --quiet pyyaml || { $sudo apt-get install -y -qq python3-yaml; }
-fi

@@ -351,22 +351,27 @@ impl Webhook {
         );
     }
 
-    /// Registers the webhook with the chart's own rules and match conditions, pointed at the
-    /// local process by URL, and waits until a probe's answer contains `expect`.
+    /// Registers the webhook exactly as the chart renders it for refguard outside the cluster
+    /// (`webhook.url`), and waits until a probe's answer contains `expect`.
     pub fn register(&self, failure_policy: &str, expect: &str) {
-        let mut configuration = chart_webhook_configuration();
+        let url = format!("webhook.url=https://{}/validate", self.listen);
+        let ca_bundle = format!("certs.caBundle={}", self.certs.ca().display());
+        let policy = format!("webhook.failurePolicy={failure_policy}");
+        let mut configuration = chart_documents(
+            &["ValidatingWebhookConfiguration"],
+            &[
+                &url,
+                "certs.mode=secret",
+                "certs.secretName=refguard-tls",
+                &policy,
+            ],
+            &[&ca_bundle],
+        )
+        .into_iter()
+        .next()
+        .expect("the chart renders a ValidatingWebhookConfiguration");
         configuration["metadata"]["name"] = json!(self.name);
-        let ca_bundle = base64_file(&self.certs.ca());
-        for webhook in configuration["webhooks"]
-            .as_array_mut()
-            .expect("the chart's configuration lists webhooks")
-        {
-            webhook["clientConfig"] = json!({
-                "url": format!("https://{}/validate", self.listen),
-                "caBundle": ca_bundle,
-            });
-            webhook["failurePolicy"] = json!(failure_policy);
-        }
+
         let run = self.kubectl.apply(&configuration.to_string());
         assert_eq!(run.code, 0, "registering the webhook:\n{run}");
         self.wait_called(expect);
@@ -433,12 +438,6 @@ fn record_pid(pid: Option<u32>) {
     }
 }
 
-fn base64_file(path: &Path) -> String {
-    use base64::Engine as _;
-    let bytes = std::fs::read(path).expect("file readable");
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 /// A minimal HTTP/1.1 GET over plain TCP, for the admin port.
 pub fn http_get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
@@ -455,16 +454,20 @@ pub fn http_get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((code, body.to_owned()))
 }
 
-/// Renders the chart with default values and returns the documents of the given kinds.
-pub fn chart_documents(kinds: &[&str], extra_values: &[&str]) -> Vec<Value> {
+/// Renders the chart with `--set` values and `--set-file` ones (`key=path`) and returns the
+/// documents of the given kinds.
+pub fn chart_documents(kinds: &[&str], values: &[&str], file_values: &[&str]) -> Vec<Value> {
     let helm = required_env("REFGUARD_HELM");
     let mut command = Command::new(helm);
     command
         .args(["template", "refguard"])
         .arg(repo("charts/refguard"))
         .args(["--namespace", SYSTEM_NAMESPACE]);
-    for value in extra_values {
+    for value in values {
         command.args(["--set", value]);
+    }
+    for value in file_values {
+        command.args(["--set-file", value]);
     }
     let output = command.output().expect("helm runs");
     assert!(
@@ -480,13 +483,6 @@ pub fn chart_documents(kinds: &[&str], extra_values: &[&str]) -> Vec<Value> {
         .collect()
 }
 
-fn chart_webhook_configuration() -> Value {
-    chart_documents(&["ValidatingWebhookConfiguration"], &[])
-        .into_iter()
-        .next()
-        .expect("the chart renders a ValidatingWebhookConfiguration")
-}
-
 /// Installs the chart's ServiceAccount and RBAC for real, asks the TokenRequest API for a
 /// token, and writes a kubeconfig that authenticates as that ServiceAccount: an RBAC rule
 /// the cache needs but the chart lacks then fails the tests.
@@ -500,6 +496,7 @@ fn service_account_kubeconfig(kubectl: &Kubectl, dir: &Path) -> PathBuf {
             "Role",
             "RoleBinding",
         ],
+        &[],
         &[],
     );
     let service_account = rbac
