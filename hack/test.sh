@@ -18,6 +18,11 @@ if [ -x tests/chart.sh ]; then
 fi
 
 # hack/e2e.sh itself skips, loudly, when REFGUARD_SKIP_E2E=1 (and refuses to in CI).
-echo "==> end-to-end tests against a real kube-apiserver"
+echo "==> end-to-end tests against a real kube-apiserver (Gateway API CRDs of the pinned release)"
 hack/e2e.sh
+
+# Clusters with Gateway API v1.0 to v1.4 serve ReferenceGrant only as v1beta1 and ListenerSets
+# only as the experimental XListenerSet: the same tests again on such a cluster.
+echo "==> end-to-end tests again, with the Gateway API v1.4.1 CRDs"
+REFGUARD_GATEWAY_API_VERSION=v1.4.1 hack/e2e.sh
 echo "==> all test tiers passed"

@@ -426,3 +426,82 @@ fn the_cache_survives_an_apiserver_restart() {
     run.assert_denied()
         .assert_stderr_contains("[cert-ref-not-permitted]");
 }
+
+/// The ListenerSet kind this cluster serves: `ListenerSet` (Gateway API v1.5+) or the
+/// experimental `XListenerSet` (v1.3-v1.4), as (apiVersion, kind, grant group).
+fn served_listener_set(kubectl: &Kubectl) -> (&'static str, &'static str, &'static str) {
+    let standard = kubectl.must(&[
+        "api-resources",
+        "--api-group=gateway.networking.k8s.io",
+        "-o",
+        "name",
+    ]);
+    if standard
+        .lines()
+        .any(|line| line.starts_with("listenersets."))
+    {
+        (
+            "gateway.networking.k8s.io/v1",
+            "ListenerSet",
+            "gateway.networking.k8s.io",
+        )
+    } else {
+        (
+            "gateway.networking.x-k8s.io/v1alpha1",
+            "XListenerSet",
+            "gateway.networking.x-k8s.io",
+        )
+    }
+}
+
+#[test]
+fn a_listener_set_needs_a_grant_of_its_own() {
+    let kubectl = Kubectl::from_env();
+    let scenario = Scenario::new(&kubectl);
+    let _webhook = Webhook::start(WebhookOptions::default());
+    scenario.standard_tls(&kubectl);
+    let (api_version, kind, group) = served_listener_set(&kubectl);
+
+    let listener_set = serde_json::json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": "extra", "namespace": scenario.gateways},
+        "spec": {
+            "parentRef": {"name": "my-gateway", "group": "gateway.networking.k8s.io", "kind": "Gateway"},
+            "listeners": [{
+                "name": "extra-https",
+                "port": 443,
+                "protocol": "HTTPS",
+                "hostname": "extra.example.com",
+                "tls": {
+                    "mode": "Terminate",
+                    "certificateRefs": [{"name": "httpbin-credential", "namespace": scenario.app}],
+                },
+            }],
+        },
+    })
+    .to_string();
+    kubectl
+        .apply(&listener_set)
+        .assert_denied()
+        .assert_stderr_contains("[cert-ref-not-permitted]")
+        .assert_stderr_contains(kind);
+
+    let grant = serde_json::json!({
+        "apiVersion": "gateway.networking.k8s.io/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": {"name": "allow-listener-sets", "namespace": scenario.app},
+        "spec": {
+            "from": [{"group": group, "kind": kind, "namespace": scenario.gateways}],
+            "to": [{"group": "", "kind": "Secret"}],
+        },
+    })
+    .to_string();
+    kubectl.apply(&grant).assert_ok();
+    let (run, elapsed) = eventually(Duration::from_secs(10), || {
+        let run = kubectl.apply(&listener_set);
+        (run.code == 0).then_some(run)
+    });
+    eprintln!("{kind} admitted {elapsed:?} after its grant was created");
+    run.assert_no_warnings();
+}
