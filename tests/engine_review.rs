@@ -453,3 +453,31 @@ fn expiry_window_comes_from_the_config() {
         assert_eq!(findings.len(), count, "{shows}: {findings:?}");
     }
 }
+
+/// With `--secret-namespaces` the cache knows only some namespaces' Secrets: a Secret elsewhere
+/// is not reported as missing (it may well exist), while one in a watched namespace is.
+#[test]
+fn secrets_outside_the_watched_namespaces_are_not_reported_missing() {
+    let config = config("gateway-api");
+    let gateway = gateway_json(
+        json!([https("https", json!([secret_ref(None, "cert")]), json!({}))]),
+        json!({}),
+    );
+
+    let mut all_known = World::new();
+    let findings = review_gateway(&all_known, &config, &gateway);
+    assert_eq!(
+        outcome(&findings),
+        expected(&[("cert-secret-missing", Severity::Warn)])
+    );
+
+    all_known.limit_secrets_to(["elsewhere".to_owned()]);
+    assert_eq!(review_gateway(&all_known, &config, &gateway), vec![]);
+
+    let mut watched = World::new();
+    watched.limit_secrets_to(["gw".to_owned()]);
+    assert_eq!(
+        outcome(&review_gateway(&watched, &config, &gateway)),
+        expected(&[("cert-secret-missing", Severity::Warn)])
+    );
+}

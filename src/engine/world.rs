@@ -28,6 +28,9 @@ pub struct World {
     /// Target namespace to the Gateways and ListenerSets with a reference into it (their own
     /// namespace included), so a change to a grant, Secret or ConfigMap finds who is affected.
     referrers: HashMap<String, BTreeSet<Referrer>>,
+    /// The namespaces whose Secrets are known, when that is not all of them (the webhook run
+    /// with `--secret-namespaces`): elsewhere a Secret's absence says nothing.
+    secret_scope: Option<BTreeSet<String>>,
 }
 
 impl World {
@@ -54,6 +57,13 @@ impl World {
 
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&SecretFacts> {
         self.secrets.get(namespace)?.get(name).map(Arc::as_ref)
+    }
+
+    /// Whether the Secrets of `namespace` are known, so that a missing one really is missing.
+    pub fn knows_secrets_in(&self, namespace: &str) -> bool {
+        self.secret_scope
+            .as_ref()
+            .is_none_or(|scope| scope.contains(namespace))
     }
 
     pub fn config_map(&self, namespace: &str, name: &str) -> Option<&ConfigMapFacts> {
@@ -140,6 +150,11 @@ impl World {
     }
 
     // --- updates, from the loader or the cache ---
+
+    /// Declares that only the Secrets of these namespaces are known (see `knows_secrets_in`).
+    pub fn limit_secrets_to(&mut self, namespaces: impl IntoIterator<Item = String>) {
+        self.secret_scope = Some(namespaces.into_iter().collect());
+    }
 
     pub fn upsert_grant(&mut self, grant: ReferenceGrant) {
         let key = grant.key.clone();

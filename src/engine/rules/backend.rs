@@ -38,6 +38,7 @@ pub(crate) fn check(gateway: &Gateway, eval: &Eval<'_>, report: &mut Report<'_>)
             );
             report.add(&c::BACKEND_CERT_MISSING, None, &field, message);
         }
+        RefStatus::NotWatched => {}
         RefStatus::ShadowedGrant | RefStatus::Unusable | RefStatus::Usable => {
             report_problems(reference, namespace, None, &field, eval, report, true);
         }

@@ -19,6 +19,8 @@ pub(crate) enum RefStatus {
     /// Permitted by the spec, but not by the implementation's reading of the grants.
     ShadowedGrant,
     Missing,
+    /// Permitted, but in a namespace whose Secrets refguard does not watch: not checked.
+    NotWatched,
     /// Exists but has a problem that keeps the gateway from using it.
     Unusable,
     Usable,
@@ -94,7 +96,7 @@ fn check_ref(
             );
             report.add(&c::CERT_SECRET_MISSING, listener_name, field, message);
         }
-        RefStatus::Unusable | RefStatus::Usable => {}
+        RefStatus::NotWatched | RefStatus::Unusable | RefStatus::Usable => {}
     }
 
     if matches!(
@@ -133,6 +135,9 @@ pub(crate) fn ref_status(holder: Holder<'_>, reference: &SecretRef, eval: &Eval<
     }
 
     let Some(facts) = eval.world.secret(target.namespace, target.name) else {
+        if !eval.world.knows_secrets_in(target.namespace) {
+            return RefStatus::NotWatched;
+        }
         return RefStatus::Missing;
     };
     let problems = readable::certificate_secret(facts, eval.implementation, clock(eval));

@@ -218,7 +218,8 @@ fn check_ref_count(at: Place<'_>, statuses: &[RefStatus], field: &str, report: &
             "Istio serves at most two certificateRefs (RSA and ECDSA); remove the rest".to_owned();
         report.add(&c::ISTIO_TOO_MANY_REFS, at.name(), field, message);
     }
-    if statuses.len() != 2 {
+    // Whether a Secret refguard does not watch is usable is unknown: say nothing about it.
+    if statuses.len() != 2 || statuses.contains(&RefStatus::NotWatched) {
         return;
     }
 
@@ -312,7 +313,9 @@ fn secret_has_ca(at: Place<'_>, namespace: &str, name: &str, eval: &Eval<'_>) ->
     let cacert_name = format!("{name}-cacert");
     let from = at.holder.referrer();
     let target = Target::core("Secret", namespace, &cacert_name);
-    if !access::permitted_by_spec(&eval.grants, from, target) {
+    if !access::permitted_by_spec(&eval.grants, from, target)
+        || !eval.world.knows_secrets_in(namespace)
+    {
         return None;
     }
     Some(eval.world.secret(namespace, &cacert_name).is_some())
