@@ -392,6 +392,22 @@ fn rules_lists_the_catalogue() {
     let output = refguard(&["rules"]);
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    assert!(text.lines().count() >= 10, "{text}");
-    assert!(text.contains("RefNotPermitted"), "{text}");
+    let catalogue = refguard::engine::catalogue::RULES;
+
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(header.starts_with("RULE"), "{text}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), catalogue.len(), "one row per rule:\n{text}");
+
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|row| row.split_whitespace().next().unwrap_or_default())
+        .collect();
+    let expected: Vec<&str> = catalogue.iter().map(|rule| rule.id).collect();
+    assert_eq!(ids, expected, "{text}");
+    for (row, rule) in rows.iter().zip(catalogue) {
+        assert!(row.contains(rule.reason.as_str()), "{row}");
+        assert!(row.contains(rule.default_severity.as_str()), "{row}");
+    }
 }
