@@ -99,6 +99,9 @@ fn check_ref(
         RefStatus::NotWatched | RefStatus::Unusable | RefStatus::Usable => {}
     }
 
+    if checked.problems.is_empty() {
+        return;
+    }
     let secret = format!("Secret \"{namespace}/{}\"", reference.name);
     let place = Place {
         listener: listener_name,
