@@ -201,6 +201,33 @@ fn grant_two_to_entries(world: &mut World) {
     world.upsert_grant(grant(&grant_json("app", "two", from, to)));
 }
 
+fn tls_cert_with_stray_cert_key(world: &mut World) {
+    let (crt, key) = good_certificate();
+    add_secret(
+        world,
+        "gw",
+        "cert",
+        "kubernetes.io/tls",
+        &[("tls.crt", &crt), ("tls.key", &key), ("cert", "stray")],
+    );
+}
+
+fn cert_with_garbage_cacert_and_good_ca_crt(world: &mut World) {
+    let (crt, key) = good_certificate();
+    add_secret(
+        world,
+        "gw",
+        "cert",
+        "kubernetes.io/tls",
+        &[
+            ("tls.crt", &crt),
+            ("tls.key", &key),
+            ("ca.crt", &crt),
+            ("cacert", "garbage"),
+        ],
+    );
+}
+
 fn cert_without_ca(world: &mut World) {
     add_tls(world, "gw", "cert");
 }
@@ -544,6 +571,13 @@ fn listener_certificate_refs() {
             shows: "Istio reads Opaque Secrets",
             profile: "istio@1.26.0",
             setup: opaque_cert,
+            gateway: same_ns,
+            expect: &[],
+        },
+        Case {
+            shows: "Istio reads cert/key only when both are set, else tls.crt/tls.key",
+            profile: "istio@1.26.0",
+            setup: tls_cert_with_stray_cert_key,
             gateway: same_ns,
             expect: &[],
         },
@@ -1087,6 +1121,13 @@ fn istio_grants_and_secrets() {
             shows: "MUTUAL with no CA anywhere",
             profile: "istio@1.30.0",
             setup: cert_without_ca,
+            gateway: mutual_same_ns,
+            expect: &[("istio-mutual-without-ca", Warn)],
+        },
+        Case {
+            shows: "MUTUAL: Istio takes a non-empty cacert over ca.crt, even unparseable",
+            profile: "istio@1.30.0",
+            setup: cert_with_garbage_cacert_and_good_ca_crt,
             gateway: mutual_same_ns,
             expect: &[("istio-mutual-without-ca", Warn)],
         },
