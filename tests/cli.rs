@@ -411,3 +411,20 @@ fn rules_lists_the_catalogue() {
         assert!(row.contains(rule.default_severity.as_str()), "{row}");
     }
 }
+
+#[test]
+fn link_cycles_and_repeated_files_are_read_once() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::copy(
+        repo("tests/fixtures/check/list.yaml"),
+        dir.path().join("gw.yaml"),
+    )
+    .expect("copy");
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).expect("symlink");
+    let root = dir.path().display().to_string();
+    let file = dir.path().join("gw.yaml").display().to_string();
+
+    let output = refguard(&["check", "-f", &root, "-f", &file, "-o", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(json_findings(&output).len(), 1, "{}", stdout(&output));
+}

@@ -110,6 +110,48 @@ fn update_ratchets_old_denials_to_warnings() {
             ("cert-ref-not-permitted", Severity::Warn)
         ])
     );
+
+    // A new listener inserted in front shifts the broken one to index 1: still ratcheted by
+    // name, while the new listener's own problem is denied.
+    let mut inserted = cross_ns_gateway();
+    inserted["spec"]["listeners"]
+        .as_array_mut()
+        .expect("listeners")
+        .insert(
+            0,
+            https(
+                "first",
+                json!([secret_ref(Some("other"), "cert")]),
+                json!({}),
+            ),
+        );
+    let new = gateway(&inserted);
+    let findings = review(
+        &Change::Gateway {
+            new: &new,
+            old: Some(&old),
+        },
+        &context(&world, &config),
+    );
+    let by_listener: Vec<(Option<&str>, &str, Severity)> = findings
+        .iter()
+        .map(|f| (f.listener.as_deref(), f.field.as_str(), f.severity))
+        .collect();
+    assert_eq!(
+        by_listener,
+        vec![
+            (
+                Some("first"),
+                "spec.listeners[0].tls.certificateRefs[0]",
+                Severity::Deny
+            ),
+            (
+                Some("https"),
+                "spec.listeners[1].tls.certificateRefs[0]",
+                Severity::Warn
+            ),
+        ]
+    );
 }
 
 #[test]

@@ -276,12 +276,17 @@ fn check_client_ca(
     }
 
     let frontend_read = !c::applies(eval.implementation, &ISTIO_FRONTEND_TLS_IGNORED);
-    let frontend_ca = frontend_read
-        && frontend_owner
-            .and_then(|gateway| applicable(gateway, at.listener))
-            .is_some_and(|validation| !validation.ca_certificate_refs.is_empty());
+    let frontend_ca_set = frontend_owner
+        .and_then(|gateway| applicable(gateway, at.listener))
+        .is_some_and(|validation| !validation.ca_certificate_refs.is_empty());
+    let frontend_ca = frontend_read && frontend_ca_set;
     if mode == Mode::OptionalMutual && !frontend_ca {
-        let message = "OPTIONAL_MUTUAL without a spec.tls.frontend caCertificateRef never gets its CA; add one".to_owned();
+        let message = if frontend_ca_set {
+            "OPTIONAL_MUTUAL never gets its CA: this Istio ignores spec.tls.frontend; upgrade to 1.28+"
+        } else {
+            "OPTIONAL_MUTUAL without a spec.tls.frontend caCertificateRef never gets its CA; add one"
+        }
+        .to_owned();
         report.add(
             &c::ISTIO_OPTIONAL_MUTUAL_NO_CA,
             at.name(),
