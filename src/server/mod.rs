@@ -54,7 +54,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "refguard serve failed");
+            tracing::error!(error = format!("{error:#}"), "Serve failed");
             ExitCode::FAILURE
         }
     }
