@@ -28,6 +28,12 @@ use crate::model::{
 pub const SECRET_FIELD_SELECTOR: &str =
     "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token";
 
+/// Objects per list page for Secrets and ConfigMaps. kube's default page of 500 full objects
+/// is held in memory at once while it is decoded; Secrets and ConfigMaps can be up to 1 MiB
+/// each (and bundles of CA certificates often are large), so one default page could take
+/// hundreds of MiB. 50 keeps a page's peak bounded at the cost of more list requests at start.
+pub const LIST_PAGE_SIZE: u32 = 50;
+
 /// What to watch beyond what discovery finds.
 #[derive(Clone, Debug, Default)]
 pub struct WatchOptions {
@@ -204,7 +210,9 @@ async fn watch_secrets(client: Client, cache: Cache, namespace: Option<String>) 
         Some(namespace) => Api::namespaced(client, namespace),
         None => Api::all(client),
     };
-    let config = watcher::Config::default().fields(SECRET_FIELD_SELECTOR);
+    let config = watcher::Config::default()
+        .fields(SECRET_FIELD_SELECTOR)
+        .page_size(LIST_PAGE_SIZE);
 
     let convert = |secret: Secret| Ok(secret_entry(secret));
     run(
@@ -223,7 +231,7 @@ async fn watch_config_maps(client: Client, cache: Cache) {
     let convert = |config_map: ConfigMap| Ok(config_map_entry(config_map));
     run(
         api,
-        watcher::Config::default(),
+        watcher::Config::default().page_size(LIST_PAGE_SIZE),
         cache,
         WatchState::new(Kind::ConfigMap, None),
         convert,
