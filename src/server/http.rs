@@ -28,7 +28,8 @@ pub struct Limits {
     pub body_bytes: usize,
     /// Time from the start of the request to the reply, waiting for a slot included.
     pub review_timeout: Duration,
-    /// Reviews answered at once; more wait for a slot (within the deadline).
+    /// Reviews answered at once; more wait for a slot (within the deadline). Each slot can hold
+    /// a body of up to `body_bytes` plus its parsed copy: this is the bound on review memory.
     pub max_concurrent: usize,
 }
 
@@ -37,7 +38,7 @@ impl Default for Limits {
         Self {
             body_bytes: 7 * 1024 * 1024,
             review_timeout: Duration::from_secs(8),
-            max_concurrent: 256,
+            max_concurrent: 32,
         }
     }
 }
