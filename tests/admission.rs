@@ -161,7 +161,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "wrong-shape-with-uid",
-        "an unreadable review still gets a reply carrying its uid",
+        "an unreadable review with a uid is admitted unchecked, with one warning",
     ),
 ];
 

@@ -199,7 +199,8 @@ async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
     .into_response()
 }
 
-/// A body that is not a review we can answer: a reply with the uid when there is one, else 400.
+/// A body that is not a review we can answer: admitted unchecked when its uid can be recovered
+/// (so the webhook's failurePolicy is not overridden), else HTTP 400.
 fn unreadable(state: &AppState, error: ReadError, started: Instant) -> Response {
     let (response, outcome) = match error {
         ReadError::WithUid {
@@ -207,9 +208,8 @@ fn unreadable(state: &AppState, error: ReadError, started: Instant) -> Response 
             uid,
             problem,
         } => {
-            tracing::warn!(%uid, %problem, "Admission review could not be read");
-            let message = format!("refguard could not read the AdmissionReview: {problem}");
-            let reply = AdmissionResponse::bad_request(uid, message);
+            tracing::warn!(%uid, %problem, "Admission review could not be read; admitted unchecked");
+            let reply = AdmissionResponse::unread(uid);
             let outcome = bad_request_outcome();
             (
                 Json(AdmissionReviewReply::new(api_version, reply)).into_response(),
