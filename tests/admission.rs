@@ -264,12 +264,20 @@ async fn reviews_beyond_the_concurrency_limit_wait_for_a_slot() {
         max_concurrent: 1,
         ..Limits::default()
     };
-    let app = router(state_with(world(), allow_unsynced(), limits));
+    let state = state_with(world(), allow_unsynced(), limits);
+    let app = router(state.clone());
 
     // One stalled review holds the only slot until its deadline...
     let stalled = Body::from_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
     let holder = tokio::spawn(post(app.clone(), stalled));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let slot_taken = async {
+        while state.free_slots() > 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), slot_taken)
+        .await
+        .expect("the stalled review takes the only slot");
 
     // ...so a second review waits (it would take well under a millisecond otherwise)...
     let waited = tokio::time::timeout(

@@ -93,6 +93,11 @@ impl AppState {
     pub fn cache(&self) -> &Cache {
         &self.cache
     }
+
+    /// Review slots free right now (tests use it to know that a review holds one).
+    pub fn free_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
 }
 
 /// The admission router: `POST /validate`, and `/healthz` and `/readyz` for the probes of
