@@ -66,10 +66,10 @@ trap 'exit 143' TERM
 eval "$("$root/hack/tools.sh")"
 
 # Compile first, so the control plane does not sit idle during the build.
-cargo test --test e2e --no-run
+cargo test --locked --test e2e --no-run
 
 "$root/hack/cluster.sh" up
 eval "$("$root/hack/cluster.sh" env)"
 
-cargo test --test e2e -- --test-threads=1 "$@"
+cargo test --locked --test e2e -- --test-threads=1 "$@"
 status=0

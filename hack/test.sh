@@ -12,10 +12,8 @@ hack/deps.sh
 echo "==> unit and process tests (cargo test)"
 cargo test --locked --all-targets
 
-if [ -x tests/chart.sh ]; then
-  echo "==> Helm chart tests"
-  tests/chart.sh
-fi
+echo "==> Helm chart tests"
+bash tests/chart.sh
 
 # hack/e2e.sh itself skips, loudly, when REFGUARD_SKIP_E2E=1 (and refuses to in CI).
 echo "==> end-to-end tests against a real kube-apiserver (Gateway API CRDs of the pinned release)"

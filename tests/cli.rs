@@ -392,6 +392,39 @@ fn rules_lists_the_catalogue() {
     let output = refguard(&["rules"]);
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    assert!(text.lines().count() >= 10, "{text}");
-    assert!(text.contains("RefNotPermitted"), "{text}");
+    let catalogue = refguard::engine::catalogue::RULES;
+
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(header.starts_with("RULE"), "{text}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), catalogue.len(), "one row per rule:\n{text}");
+
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|row| row.split_whitespace().next().unwrap_or_default())
+        .collect();
+    let expected: Vec<&str> = catalogue.iter().map(|rule| rule.id).collect();
+    assert_eq!(ids, expected, "{text}");
+    for (row, rule) in rows.iter().zip(catalogue) {
+        assert!(row.contains(rule.reason.as_str()), "{row}");
+        assert!(row.contains(rule.default_severity.as_str()), "{row}");
+    }
+}
+
+#[test]
+fn link_cycles_and_repeated_files_are_read_once() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::copy(
+        repo("tests/fixtures/check/list.yaml"),
+        dir.path().join("gw.yaml"),
+    )
+    .expect("copy");
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).expect("symlink");
+    let root = dir.path().display().to_string();
+    let file = dir.path().join("gw.yaml").display().to_string();
+
+    let output = refguard(&["check", "-f", &root, "-f", &file, "-o", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(json_findings(&output).len(), 1, "{}", stdout(&output));
 }

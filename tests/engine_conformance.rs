@@ -5,96 +5,33 @@
 
 use std::path::Path;
 
-use refguard::engine::{review, Change, Context, Reason, RulesConfig, Severity, World};
-use refguard::model::{Gateway, Kind, ListenerSet, ObjectKey, ReferenceGrant};
-use refguard::pki;
-use serde_json::Value;
+use refguard::check::loader::{self, Manifests};
+use refguard::check::review_all;
+use refguard::engine::{review, Change, Context, Reason, RulesConfig, Severity};
 
 use Reason::*;
 use Severity::{Deny, Warn};
 
-/// The objects of one fixture file, by kind.
-#[derive(Default)]
-struct Manifests {
-    gateways: Vec<Gateway>,
-    listener_sets: Vec<ListenerSet>,
-    grants: Vec<ReferenceGrant>,
-    world: World,
-}
-
+/// Reads a fixture with the loader `refguard check` uses.
 fn load(file: &str) -> Manifests {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/conformance")
         .join(file);
     let text = std::fs::read_to_string(&path).expect("fixture is readable");
-    let documents: Vec<Value> = serde_saphyr::from_multiple(&text).expect("fixture is valid YAML");
 
     let mut manifests = Manifests::default();
-    for document in &documents {
-        add(&mut manifests, document);
-    }
-    for gateway in &manifests.gateways {
-        manifests.world.upsert_gateway(gateway.clone());
-    }
-    for set in &manifests.listener_sets {
-        manifests.world.upsert_listener_set(set.clone());
-    }
-    for grant in &manifests.grants {
-        manifests.world.upsert_grant(grant.clone());
-    }
-    manifests
-}
-
-fn add(manifests: &mut Manifests, document: &Value) {
-    let api_version = document["apiVersion"].as_str().unwrap_or_default();
-    let kind = document["kind"].as_str().unwrap_or_default();
-    let key = ObjectKey::new(
-        document["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("default"),
-        document["metadata"]["name"].as_str().unwrap_or_default(),
+    loader::load_text(
+        &mut manifests,
+        &path.display().to_string(),
+        &text,
+        "default",
+    )
+    .unwrap_or_else(|error| panic!("{file}: {error}"));
+    assert!(
+        manifests.objects_read > 0,
+        "{file}: the loader read no objects"
     );
-
-    match Kind::from_api_version(api_version, kind) {
-        Some(Kind::Gateway) => manifests
-            .gateways
-            .push(Gateway::from_value(document, "default").expect("gateway")),
-        Some(kind @ (Kind::ListenerSet | Kind::XListenerSet)) => manifests
-            .listener_sets
-            .push(ListenerSet::from_value(document, kind, "default").expect("listener set")),
-        Some(Kind::ReferenceGrant) => {
-            manifests
-                .grants
-                .push(ReferenceGrant::from_value(document, "default").expect("grant"));
-        }
-        Some(Kind::Secret) => {
-            let data = string_data(document);
-            let facts = pki::secret_facts(
-                document["type"].as_str().unwrap_or("Opaque"),
-                data.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
-            );
-            manifests.world.upsert_secret(key, facts);
-        }
-        Some(Kind::ConfigMap) => {
-            let data = string_entries(&document["data"]);
-            let facts = pki::config_map_facts(data.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            manifests.world.upsert_config_map(key, facts);
-        }
-        None => panic!("fixture holds an unexpected kind {kind}"),
-    }
-}
-
-/// Fixtures write Secret data as `stringData`, as people do in manifests.
-fn string_data(document: &Value) -> Vec<(String, String)> {
-    string_entries(&document["stringData"])
-}
-
-fn string_entries(map: &Value) -> Vec<(String, String)> {
-    map.as_object()
-        .into_iter()
-        .flatten()
-        .map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_owned()))
-        .collect()
+    manifests
 }
 
 fn now() -> i64 {
@@ -102,67 +39,61 @@ fn now() -> i64 {
     i64::try_from(elapsed.expect("clock after 1970").as_secs()).expect("fits")
 }
 
-/// Reviews every object of a fixture; returns `(kind, name, sorted (reason, severity))`.
 /// What one object's review found: kind, name and sorted (reason, severity) pairs.
 type Outcome = (String, String, Vec<(Reason, Severity)>);
 
 /// An expectation: kind, name and the (reason, severity) pairs it must have.
 type Expected<'a> = (&'a str, &'a str, &'a [(Reason, Severity)]);
 
-fn review_all(file: &str) -> Vec<Outcome> {
+/// Reviews every Gateway, ListenerSet and ReferenceGrant of a fixture as `refguard check`
+/// does, and sorts the findings by the object they are about; objects without findings are
+/// listed too.
+fn review_fixture(file: &str) -> Vec<Outcome> {
     let manifests = load(file);
-    let config = RulesConfig::default();
-    let context = Context {
-        world: &manifests.world,
-        config: &config,
-        now: now(),
-    };
+    let findings = review_all(&manifests, &RulesConfig::default(), now());
 
-    let mut results = Vec::new();
-    let mut record = |kind: &str, name: &str, findings: Vec<refguard::engine::Finding>| {
-        let mut reasons: Vec<_> = findings.iter().map(|f| (f.reason, f.severity)).collect();
-        reasons.sort();
-        results.push((kind.to_owned(), name.to_owned(), reasons));
-    };
-    for gateway in &manifests.gateways {
-        record(
-            "Gateway",
-            &gateway.key.name,
-            review(
-                &Change::Gateway {
-                    new: gateway,
-                    old: None,
-                },
-                &context,
-            ),
-        );
-    }
-    for set in &manifests.listener_sets {
-        record(
-            set.kind.as_str(),
-            &set.key.name,
-            review(
-                &Change::ListenerSet {
-                    new: set,
-                    old: None,
-                },
-                &context,
-            ),
-        );
-    }
-    for grant in &manifests.grants {
-        let change = Change::ReferenceGrant {
-            new: Some(grant),
-            old: None,
-        };
-        record("ReferenceGrant", &grant.key.name, review(&change, &context));
-    }
+    let gateways = manifests
+        .gateways
+        .iter()
+        .map(|gateway| ("Gateway", &gateway.key));
+    let listener_sets = manifests
+        .listener_sets
+        .iter()
+        .map(|set| (set.kind.as_str(), &set.key));
+    let grants = manifests
+        .grants
+        .iter()
+        .map(|grant| ("ReferenceGrant", &grant.key));
+    let results: Vec<Outcome> = gateways
+        .chain(listener_sets)
+        .chain(grants)
+        .map(|(kind, key)| {
+            let mut reasons: Vec<_> = findings
+                .iter()
+                .filter(|finding| {
+                    finding.object.kind == kind
+                        && finding.object.namespace == key.namespace
+                        && finding.object.name == key.name
+                })
+                .map(|finding| (finding.reason, finding.severity))
+                .collect();
+            reasons.sort();
+            (kind.to_owned(), key.name.clone(), reasons)
+        })
+        .collect();
+
+    let accounted: usize = results.iter().map(|(_, _, reasons)| reasons.len()).sum();
+    assert_eq!(
+        accounted,
+        findings.len(),
+        "{file}: findings about objects that were not reviewed: {findings:?}"
+    );
     results
 }
 
 /// Compares a fixture's outcome with the expectation; objects not listed must have no findings.
 fn assert_scenario(file: &str, expected: &[Expected<'_>]) {
-    let results = review_all(&format!("{file}.yaml"));
+    let results = review_fixture(&format!("{file}.yaml"));
     assert!(!results.is_empty(), "{file}: no objects reviewed");
 
     for (kind, name, reasons) in &results {

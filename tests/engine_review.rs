@@ -110,6 +110,48 @@ fn update_ratchets_old_denials_to_warnings() {
             ("cert-ref-not-permitted", Severity::Warn)
         ])
     );
+
+    // A new listener inserted in front shifts the broken one to index 1: still ratcheted by
+    // name, while the new listener's own problem is denied.
+    let mut inserted = cross_ns_gateway();
+    inserted["spec"]["listeners"]
+        .as_array_mut()
+        .expect("listeners")
+        .insert(
+            0,
+            https(
+                "first",
+                json!([secret_ref(Some("other"), "cert")]),
+                json!({}),
+            ),
+        );
+    let new = gateway(&inserted);
+    let findings = review(
+        &Change::Gateway {
+            new: &new,
+            old: Some(&old),
+        },
+        &context(&world, &config),
+    );
+    let by_listener: Vec<(Option<&str>, &str, Severity)> = findings
+        .iter()
+        .map(|f| (f.listener.as_deref(), f.field.as_str(), f.severity))
+        .collect();
+    assert_eq!(
+        by_listener,
+        vec![
+            (
+                Some("first"),
+                "spec.listeners[0].tls.certificateRefs[0]",
+                Severity::Deny
+            ),
+            (
+                Some("https"),
+                "spec.listeners[1].tls.certificateRefs[0]",
+                Severity::Warn
+            ),
+        ]
+    );
 }
 
 #[test]
@@ -452,4 +494,32 @@ fn expiry_window_comes_from_the_config() {
         let findings = review_gateway(&world, &config, &gateway);
         assert_eq!(findings.len(), count, "{shows}: {findings:?}");
     }
+}
+
+/// With `--secret-namespaces` the cache knows only some namespaces' Secrets: a Secret elsewhere
+/// is not reported as missing (it may well exist), while one in a watched namespace is.
+#[test]
+fn secrets_outside_the_watched_namespaces_are_not_reported_missing() {
+    let config = config("gateway-api");
+    let gateway = gateway_json(
+        json!([https("https", json!([secret_ref(None, "cert")]), json!({}))]),
+        json!({}),
+    );
+
+    let mut all_known = World::new();
+    let findings = review_gateway(&all_known, &config, &gateway);
+    assert_eq!(
+        outcome(&findings),
+        expected(&[("cert-secret-missing", Severity::Warn)])
+    );
+
+    all_known.limit_secrets_to(["elsewhere".to_owned()]);
+    assert_eq!(review_gateway(&all_known, &config, &gateway), vec![]);
+
+    let mut watched = World::new();
+    watched.limit_secrets_to(["gw".to_owned()]);
+    assert_eq!(
+        outcome(&review_gateway(&watched, &config, &gateway)),
+        expected(&[("cert-secret-missing", Severity::Warn)])
+    );
 }

@@ -201,6 +201,33 @@ fn grant_two_to_entries(world: &mut World) {
     world.upsert_grant(grant(&grant_json("app", "two", from, to)));
 }
 
+fn tls_cert_with_stray_cert_key(world: &mut World) {
+    let (crt, key) = good_certificate();
+    add_secret(
+        world,
+        "gw",
+        "cert",
+        "kubernetes.io/tls",
+        &[("tls.crt", &crt), ("tls.key", &key), ("cert", "stray")],
+    );
+}
+
+fn cert_with_garbage_cacert_and_good_ca_crt(world: &mut World) {
+    let (crt, key) = good_certificate();
+    add_secret(
+        world,
+        "gw",
+        "cert",
+        "kubernetes.io/tls",
+        &[
+            ("tls.crt", &crt),
+            ("tls.key", &key),
+            ("ca.crt", &crt),
+            ("cacert", "garbage"),
+        ],
+    );
+}
+
 fn cert_without_ca(world: &mut World) {
     add_tls(world, "gw", "cert");
 }
@@ -548,6 +575,13 @@ fn listener_certificate_refs() {
             expect: &[],
         },
         Case {
+            shows: "Istio reads cert/key only when both are set, else tls.crt/tls.key",
+            profile: "istio@1.26.0",
+            setup: tls_cert_with_stray_cert_key,
+            gateway: same_ns,
+            expect: &[],
+        },
+        Case {
             shows: "conformance's Hello world data",
             profile: GA,
             setup: hello_world_cert,
@@ -815,11 +849,11 @@ fn istio_optional_mutual_and_frontend() {
             expect: &[("istio-optional-mutual-without-frontend-ca", Deny)],
         },
         Case {
-            shows: "1.32.0 assumed fixed",
+            shows: "no release with the fix is known: still reported on 1.32.0",
             profile: "istio@1.32.0",
             setup: mutual_same_ns_cert,
             gateway: optional_mutual,
-            expect: &[],
+            expect: &[("istio-optional-mutual-without-frontend-ca", Deny)],
         },
         Case {
             shows: "1.28 with a frontend CA",
@@ -1087,6 +1121,13 @@ fn istio_grants_and_secrets() {
             shows: "MUTUAL with no CA anywhere",
             profile: "istio@1.30.0",
             setup: cert_without_ca,
+            gateway: mutual_same_ns,
+            expect: &[("istio-mutual-without-ca", Warn)],
+        },
+        Case {
+            shows: "MUTUAL: Istio takes a non-empty cacert over ca.crt, even unparseable",
+            profile: "istio@1.30.0",
+            setup: cert_with_garbage_cacert_and_good_ca_crt,
             gateway: mutual_same_ns,
             expect: &[("istio-mutual-without-ca", Warn)],
         },

@@ -66,7 +66,7 @@ impl Cache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, World> {
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, World> {
         self.world
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -222,6 +222,11 @@ pub fn start(
         ));
     }
 
+    if !options.secret_namespaces.is_empty() {
+        cache
+            .write()
+            .limit_secrets_to(options.secret_namespaces.iter().cloned());
+    }
     let secret_scopes: Vec<Option<String>> = if options.secret_namespaces.is_empty() {
         vec![None]
     } else {

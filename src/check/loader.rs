@@ -68,11 +68,17 @@ pub struct Manifests {
     pub files: usize,
 }
 
-/// Reads every path (file, directory or `-`) into one set of manifests.
+/// Reads every path (file, directory or `-`) into one set of manifests. A file named twice,
+/// directly or through a directory, is read once.
 pub fn load(paths: &[PathBuf], default_namespace: &str) -> Result<Manifests, LoadError> {
     let mut manifests = Manifests::default();
+    let mut seen = std::collections::HashSet::new();
     for path in paths {
         for file in expand(path)? {
+            let identity = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+            if file.as_os_str() != "-" && !seen.insert(identity) {
+                continue;
+            }
             let (name, text) = read_input(&file)?;
             manifests.files += 1;
             load_text(&mut manifests, &name, &text, default_namespace)?;
@@ -95,7 +101,8 @@ pub fn load_text(
 }
 
 /// A path as given: `-` is standard input, a directory is searched recursively for .yaml,
-/// .yml and .json files in name order.
+/// .yml and .json files in name order. Links to directories inside it are not followed, so a
+/// link cycle (or a link to `/`) cannot make the walk endless; links to files are read.
 fn expand(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     if path.as_os_str() == "-" || !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
@@ -107,10 +114,11 @@ fn expand(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
         let entries = std::fs::read_dir(&dir).map_err(|source| io_error(&dir, source))?;
         for entry in entries {
             let entry = entry.map_err(|source| io_error(&dir, source))?;
+            let file_type = entry.file_type().map_err(|source| io_error(&dir, source))?;
             let path = entry.path();
-            if path.is_dir() {
+            if file_type.is_dir() {
                 pending.push(path);
-            } else if is_manifest(&path) {
+            } else if is_manifest(&path) && !(file_type.is_symlink() && path.is_dir()) {
                 files.push(path);
             }
         }

@@ -361,7 +361,7 @@ pub const ISTIO_OPTIONAL_MUTUAL_NO_CA: Rule = define(
     "istio-optional-mutual-without-frontend-ca",
     UnsupportedByImplementation,
     Deny,
-    Scope::Istio(&[between(v(1, 27, 0), v(1, 32, 0))]),
+    Scope::Istio(&[since(v(1, 27, 0))]),
     "OPTIONAL_MUTUAL without a frontend caCertificateRef: the CA is never authorised.",
     "istio#60618, #60113; fixed on master by PR #60720",
 );
@@ -371,7 +371,7 @@ pub const ISTIO_FRONTEND_CA_SECRET: Rule = define(
     Deny,
     Scope::Istio(&[between(v(1, 28, 0), v(1, 30, 4))]),
     "A frontend caCertificateRef of kind Secret: Istio denies the CA.",
-    "istio#60277, fixed in 1.31.0",
+    "istio#60277; affected 1.28.0 to 1.30.3 (field guide), fixed in 1.31.0",
 );
 pub const ISTIO_FRONTEND_CA_CROSS_NAMESPACE: Rule = define(
     "istio-frontend-ca-cross-namespace",

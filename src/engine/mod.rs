@@ -102,6 +102,19 @@ fn evaluate(change: &Change<'_>, context: &Context<'_>) -> Vec<Finding> {
     }
 }
 
+/// The field path without its `spec.listeners[N].` prefix when the finding names a listener:
+/// the index changes when listeners are inserted, the name does not.
+fn field_within_listener(finding: &Finding) -> &str {
+    let field = finding.field.as_str();
+    if finding.listener.is_none() {
+        return field;
+    }
+    field
+        .strip_prefix("spec.listeners[")
+        .and_then(|rest| rest.split_once("]."))
+        .map_or(field, |(_index, within)| within)
+}
+
 /// Applies each rule's configured level for the object's namespace; `off` drops the finding.
 fn apply_levels(findings: Vec<Finding>, config: &RulesConfig) -> Vec<Finding> {
     findings
@@ -115,14 +128,15 @@ fn apply_levels(findings: Vec<Finding>, config: &RulesConfig) -> Vec<Finding> {
 }
 
 /// On UPDATE, a deny the stored object already had (same rule, listener and field) becomes a
-/// warning: unrelated edits to an already-broken object must not be blocked.
+/// warning: unrelated edits to an already-broken object must not be blocked. Listeners are
+/// matched by name, not position, so inserting or reordering listeners keeps the ratchet.
 fn ratchet(findings: &mut [Finding], before: &[Finding]) {
     for finding in findings.iter_mut().filter(|f| f.severity == Severity::Deny) {
         let had_it = before.iter().any(|old| {
             old.severity == Severity::Deny
                 && old.rule == finding.rule
                 && old.listener == finding.listener
-                && old.field == finding.field
+                && field_within_listener(old) == field_within_listener(finding)
         });
         if had_it {
             finding.severity = Severity::Warn;

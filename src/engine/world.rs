@@ -28,6 +28,12 @@ pub struct World {
     /// Target namespace to the Gateways and ListenerSets with a reference into it (their own
     /// namespace included), so a change to a grant, Secret or ConfigMap finds who is affected.
     referrers: HashMap<String, BTreeSet<Referrer>>,
+    /// Parent Gateway to the ListenerSets that name it, so a Gateway review finds the listeners
+    /// attached to it without scanning every ListenerSet.
+    attached: HashMap<ObjectKey, BTreeSet<ObjectKey>>,
+    /// The namespaces whose Secrets are known, when that is not all of them (the webhook run
+    /// with `--secret-namespaces`): elsewhere a Secret's absence says nothing.
+    secret_scope: Option<BTreeSet<String>>,
 }
 
 impl World {
@@ -56,6 +62,13 @@ impl World {
         self.secrets.get(namespace)?.get(name).map(Arc::as_ref)
     }
 
+    /// Whether the Secrets of `namespace` are known, so that a missing one really is missing.
+    pub fn knows_secrets_in(&self, namespace: &str) -> bool {
+        self.secret_scope
+            .as_ref()
+            .is_none_or(|scope| scope.contains(namespace))
+    }
+
     pub fn config_map(&self, namespace: &str, name: &str) -> Option<&ConfigMapFacts> {
         self.config_maps.get(namespace)?.get(name).map(Arc::as_ref)
     }
@@ -79,22 +92,20 @@ impl World {
         self.referrers.get(namespace).into_iter().flatten()
     }
 
-    pub fn gateways(&self) -> impl Iterator<Item = &Gateway> {
-        self.gateways
-            .values()
-            .flat_map(|gateways| gateways.values().map(Arc::as_ref))
+    /// ListenerSets whose parent is the Gateway `gateway`, in key order. The Gateway itself
+    /// need not exist.
+    pub fn listener_sets_of(&self, gateway: &ObjectKey) -> impl Iterator<Item = &ListenerSet> {
+        self.attached
+            .get(gateway)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.listener_set(key))
     }
 
     pub fn listener_sets(&self) -> impl Iterator<Item = &ListenerSet> {
         self.listener_sets
             .values()
             .flat_map(|sets| sets.values().map(Arc::as_ref))
-    }
-
-    pub fn grants(&self) -> impl Iterator<Item = &ReferenceGrant> {
-        self.grants
-            .values()
-            .flat_map(|grants| grants.values().map(Arc::as_ref))
     }
 
     /// Objects held, per kind, for metrics.
@@ -140,6 +151,11 @@ impl World {
     }
 
     // --- updates, from the loader or the cache ---
+
+    /// Declares that only the Secrets of these namespaces are known (see `knows_secrets_in`).
+    pub fn limit_secrets_to(&mut self, namespaces: impl IntoIterator<Item = String>) {
+        self.secret_scope = Some(namespaces.into_iter().collect());
+    }
 
     pub fn upsert_grant(&mut self, grant: ReferenceGrant) {
         let key = grant.key.clone();
@@ -191,9 +207,7 @@ impl World {
             key: gateway.key.clone(),
         };
         let targets = gateway_target_namespaces(&gateway);
-        if let Some(old) = self.remove_gateway(&gateway.key) {
-            drop(old);
-        }
+        self.remove_gateway(&gateway.key);
         self.index_referrer(&referrer, targets);
 
         let key = gateway.key.clone();
@@ -221,6 +235,10 @@ impl World {
         let targets = listener_target_namespaces(&set.key.namespace, &set.listeners);
         self.remove_listener_set(&set.key);
         self.index_referrer(&referrer, targets);
+        self.attached
+            .entry(set.parent_key())
+            .or_default()
+            .insert(set.key.clone());
 
         let key = set.key.clone();
         self.listener_sets
@@ -239,6 +257,13 @@ impl World {
             &referrer,
             listener_target_namespaces(&key.namespace, &removed.listeners),
         );
+        let parent = removed.parent_key();
+        if let Some(sets) = self.attached.get_mut(&parent) {
+            sets.remove(key);
+            if sets.is_empty() {
+                self.attached.remove(&parent);
+            }
+        }
         Some(removed)
     }
 
@@ -318,4 +343,69 @@ fn listener_target_namespaces(own: &str, listeners: &[crate::model::Listener]) -
         }
     }
     namespaces
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn listener_set(namespace: &str, name: &str, parent: serde_json::Value) -> ListenerSet {
+        let value = json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "ListenerSet",
+            "metadata": {"namespace": namespace, "name": name},
+            "spec": {"parentRef": parent, "listeners": []}
+        });
+        ListenerSet::from_value(&value, Kind::ListenerSet, "default").expect("test set parses")
+    }
+
+    fn attached(world: &World, namespace: &str, name: &str) -> Vec<String> {
+        world
+            .listener_sets_of(&ObjectKey::new(namespace, name))
+            .map(|set| set.key.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn listener_sets_are_found_by_their_parent_gateway() {
+        let mut world = World::new();
+        world.upsert_listener_set(listener_set("apps", "a", json!({"name": "gw"})));
+        world.upsert_listener_set(listener_set(
+            "team",
+            "b",
+            json!({"name": "gw", "namespace": "apps"}),
+        ));
+        world.upsert_listener_set(listener_set("apps", "c", json!({"name": "other"})));
+
+        assert_eq!(attached(&world, "apps", "gw"), ["apps/a", "team/b"]);
+        assert_eq!(attached(&world, "apps", "other"), ["apps/c"]);
+        assert!(attached(&world, "team", "gw").is_empty());
+    }
+
+    #[test]
+    fn an_updated_listener_set_moves_to_its_new_parent() {
+        let mut world = World::new();
+        world.upsert_listener_set(listener_set("apps", "a", json!({"name": "gw"})));
+        world.upsert_listener_set(listener_set("apps", "a", json!({"name": "next"})));
+
+        assert!(attached(&world, "apps", "gw").is_empty());
+        assert_eq!(attached(&world, "apps", "next"), ["apps/a"]);
+        assert!(!world.attached.contains_key(&ObjectKey::new("apps", "gw")));
+    }
+
+    #[test]
+    fn a_removed_listener_set_leaves_the_index() {
+        let mut world = World::new();
+        world.upsert_listener_set(listener_set("apps", "a", json!({"name": "gw"})));
+        world.upsert_listener_set(listener_set("apps", "b", json!({"name": "gw"})));
+
+        world.remove_listener_set(&ObjectKey::new("apps", "a"));
+        assert_eq!(attached(&world, "apps", "gw"), ["apps/b"]);
+
+        world.remove_listener_set(&ObjectKey::new("apps", "b"));
+        assert!(attached(&world, "apps", "gw").is_empty());
+        assert!(world.attached.is_empty());
+    }
 }

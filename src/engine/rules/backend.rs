@@ -6,7 +6,8 @@ use crate::model::Gateway;
 
 use super::super::catalogue as c;
 use super::certificates::{
-    not_permitted_message, ref_status, report_problems, unsupported_kind_message, RefStatus,
+    check_reference, not_permitted_message, report_problems, unsupported_kind_message,
+    CertificateUse, Place, RefStatus,
 };
 use super::{Eval, Holder, Report};
 
@@ -22,7 +23,8 @@ pub(crate) fn check(gateway: &Gateway, eval: &Eval<'_>, report: &mut Report<'_>)
     let field = format!("{}.clientCertificateRef", gateway.backend_field);
     let namespace = reference.target_namespace(holder.namespace());
 
-    match ref_status(holder, reference, eval) {
+    let checked = check_reference(holder, reference, eval);
+    match checked.status {
         RefStatus::UnsupportedKind => {
             let message = unsupported_kind_message("clientCertificateRef", reference);
             report.add(&c::BACKEND_CERT_UNSUPPORTED_KIND, None, &field, message);
@@ -38,8 +40,20 @@ pub(crate) fn check(gateway: &Gateway, eval: &Eval<'_>, report: &mut Report<'_>)
             );
             report.add(&c::BACKEND_CERT_MISSING, None, &field, message);
         }
+        RefStatus::NotWatched => {}
         RefStatus::ShadowedGrant | RefStatus::Unusable | RefStatus::Usable => {
-            report_problems(reference, namespace, None, &field, eval, report, true);
+            let secret = format!("Secret \"{namespace}/{}\"", reference.name);
+            let place = Place {
+                listener: None,
+                field: &field,
+            };
+            report_problems(
+                &checked.problems,
+                &secret,
+                CertificateUse::BackendClient,
+                place,
+                report,
+            );
         }
     }
 }

@@ -19,6 +19,8 @@ pub(crate) enum RefStatus {
     /// Permitted by the spec, but not by the implementation's reading of the grants.
     ShadowedGrant,
     Missing,
+    /// Permitted, but in a namespace whose Secrets refguard does not watch: not checked.
+    NotWatched,
     /// Exists but has a problem that keeps the gateway from using it.
     Unusable,
     Usable,
@@ -61,11 +63,11 @@ fn check_ref(
     eval: &Eval<'_>,
     report: &mut Report<'_>,
 ) {
-    let status = ref_status(holder, reference, eval);
+    let checked = check_reference(holder, reference, eval);
     let listener_name = Some(listener.name.as_str());
     let namespace = reference.target_namespace(holder.namespace());
 
-    match status {
+    match checked.status {
         RefStatus::UnsupportedKind => {
             let message = unsupported_kind_message("certificateRef", reference);
             report.add(&c::CERT_REF_UNSUPPORTED_KIND, listener_name, field, message);
@@ -94,29 +96,51 @@ fn check_ref(
             );
             report.add(&c::CERT_SECRET_MISSING, listener_name, field, message);
         }
-        RefStatus::Unusable | RefStatus::Usable => {}
+        RefStatus::NotWatched | RefStatus::Unusable | RefStatus::Usable => {}
     }
 
-    if matches!(
-        status,
-        RefStatus::Unusable | RefStatus::Usable | RefStatus::ShadowedGrant
-    ) {
-        report_problems(
-            reference,
-            namespace,
-            listener_name,
-            field,
-            eval,
-            report,
-            false,
-        );
+    if checked.problems.is_empty() {
+        return;
     }
+    let secret = format!("Secret \"{namespace}/{}\"", reference.name);
+    let place = Place {
+        listener: listener_name,
+        field,
+    };
+    report_problems(
+        &checked.problems,
+        &secret,
+        CertificateUse::Listener,
+        place,
+        report,
+    );
+}
+
+/// A reference's status, with the problems found in its Secret when it was looked up.
+pub(crate) struct CheckedRef {
+    pub status: RefStatus,
+    /// Empty unless the holder may read the Secret (by the spec) and it exists.
+    pub problems: Vec<Problem>,
 }
 
 /// Classifies a reference, looking up only what the holder may read.
 pub(crate) fn ref_status(holder: Holder<'_>, reference: &SecretRef, eval: &Eval<'_>) -> RefStatus {
+    check_reference(holder, reference, eval).status
+}
+
+/// Classifies a reference and keeps the Secret's problems, so that callers which report them
+/// do not compute them a second time. Looks up only what the holder may read.
+pub(crate) fn check_reference(
+    holder: Holder<'_>,
+    reference: &SecretRef,
+    eval: &Eval<'_>,
+) -> CheckedRef {
+    let status = |status| CheckedRef {
+        status,
+        problems: Vec::new(),
+    };
     if !reference.group.is_empty() || reference.kind != "Secret" {
-        return RefStatus::UnsupportedKind;
+        return status(RefStatus::UnsupportedKind);
     }
 
     let from = holder.referrer();
@@ -126,24 +150,31 @@ pub(crate) fn ref_status(holder: Holder<'_>, reference: &SecretRef, eval: &Eval<
         &reference.name,
     );
     if !access::permitted_by_spec(&eval.grants, from, target) {
-        return RefStatus::NotPermitted;
+        return status(RefStatus::NotPermitted);
     }
-    if !access::permitted(&eval.grants, eval.implementation, from, target) {
-        return RefStatus::ShadowedGrant;
-    }
+    let shadowed = !access::permitted(&eval.grants, eval.implementation, from, target);
 
     let Some(facts) = eval.world.secret(target.namespace, target.name) else {
-        return RefStatus::Missing;
+        if shadowed {
+            return status(RefStatus::ShadowedGrant);
+        }
+        if !eval.world.knows_secrets_in(target.namespace) {
+            return status(RefStatus::NotWatched);
+        }
+        return status(RefStatus::Missing);
     };
     let problems = readable::certificate_secret(facts, eval.implementation, clock(eval));
     let fatal = problems
         .iter()
         .any(|problem| !matches!(problem, Problem::Expiring(_) | Problem::WrongType(_)));
-    if fatal {
+    let status = if shadowed {
+        RefStatus::ShadowedGrant
+    } else if fatal {
         RefStatus::Unusable
     } else {
         RefStatus::Usable
-    }
+    };
+    CheckedRef { status, problems }
 }
 
 pub(crate) fn clock(eval: &Eval<'_>) -> Clock {
@@ -153,29 +184,44 @@ pub(crate) fn clock(eval: &Eval<'_>) -> Clock {
     }
 }
 
-/// Reports the data problems of a permitted, existing Secret. `backend` selects the client
-/// certificate rules instead of the listener ones.
+/// What a certificate-and-key Secret is used for, which decides the rules its problems fall
+/// under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CertificateUse {
+    /// A listener's serving certificate (`tls.certificateRefs`).
+    Listener,
+    /// The client certificate a Gateway presents to its backends.
+    BackendClient,
+}
+
+/// Where a finding about a reference points.
+#[derive(Clone, Copy)]
+pub(crate) struct Place<'a> {
+    pub listener: Option<&'a str>,
+    pub field: &'a str,
+}
+
+/// Reports the data problems of a permitted, existing Secret (`secret` names it in messages).
+/// For a backend client certificate, the problems that make it unusable fall under the backend
+/// rule; the type and expiry warnings keep their own rules, scopes and ids.
 pub(crate) fn report_problems(
-    reference: &SecretRef,
-    namespace: &str,
-    listener: Option<&str>,
-    field: &str,
-    eval: &Eval<'_>,
+    problems: &[Problem],
+    secret: &str,
+    usage: CertificateUse,
+    place: Place<'_>,
     report: &mut Report<'_>,
-    backend: bool,
 ) {
-    let Some(facts) = eval.world.secret(namespace, &reference.name) else {
-        return;
-    };
-    let secret = format!("Secret \"{namespace}/{}\"", reference.name);
-    for problem in readable::certificate_secret(facts, eval.implementation, clock(eval)) {
-        let (rule, message) = problem_finding(&problem, &secret);
-        let rule = if backend {
-            &c::BACKEND_CERT_MALFORMED
-        } else {
-            rule
+    for problem in problems {
+        let (rule, message) = problem_finding(problem, secret);
+        let unusable = matches!(
+            problem,
+            Problem::Malformed(_) | Problem::KeyMismatch | Problem::Expired | Problem::NotYetValid
+        );
+        let rule = match usage {
+            CertificateUse::BackendClient if unusable => &c::BACKEND_CERT_MALFORMED,
+            CertificateUse::BackendClient | CertificateUse::Listener => rule,
         };
-        report.add(rule, listener, field, message);
+        report.add(rule, place.listener, place.field, message);
     }
 }
 

@@ -233,11 +233,9 @@ fn check_port_used(
     if gateway.listeners.iter().any(serves) {
         return;
     }
-    // Rare path (an unmatched port), so a scan of the ListenerSets is acceptable here.
     let attached = eval
         .world
-        .listener_sets()
-        .filter(|set| set.parent_key() == gateway.key)
+        .listener_sets_of(&gateway.key)
         .any(|set| set.listeners.iter().any(serves));
     if !attached {
         let message = format!(

@@ -17,9 +17,6 @@ const FROM_KINDS: [(&str, &str); 3] = [
 /// `to` kinds refguard reads; all in the core group, written `""`.
 const TO_KINDS: [&str; 2] = ["Secret", "ConfigMap"];
 
-/// Ways people write the core group that Kubernetes does not accept.
-const CORE_GROUP_MISSPELLINGS: [&str; 4] = ["core", "v1", "api", "core/v1"];
-
 pub(crate) fn check_typos(grant: &ReferenceGrant, report: &mut Report<'_>) {
     for (index, from) in grant.from.iter().enumerate() {
         if let Some((field, message)) = from_typo(&from.group, &from.kind) {
@@ -71,7 +68,9 @@ fn to_typo(group: &str, kind: &str) -> Option<(&'static str, String)> {
         .into_iter()
         .find(|known| loose(known) == loose(kind))?;
 
-    if CORE_GROUP_MISSPELLINGS.contains(&group.to_ascii_lowercase().as_str()) {
+    // Secrets and ConfigMaps exist only in the core group, so any other group is a mistake,
+    // whether a known misspelling of it ("core", "v1") or another API group altogether.
+    if !group.is_empty() {
         let message =
             format!("to group \"{group}\" matches nothing; the core group is written \"\"");
         return Some(("group", message));
@@ -118,6 +117,13 @@ mod tests {
             ("", "Secret", false, false, "correct to"),
             ("core", "Secret", false, true, "core group spelt out"),
             ("v1", "ConfigMap", false, true, "version as group"),
+            (
+                GATEWAY_GROUP,
+                "Secret",
+                false,
+                true,
+                "Secret in a non-core group",
+            ),
             ("", "secrets", false, true, "plural lower-case kind"),
             ("", "Service", false, false, "service grants are not ours"),
         ];

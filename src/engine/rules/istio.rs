@@ -218,7 +218,8 @@ fn check_ref_count(at: Place<'_>, statuses: &[RefStatus], field: &str, report: &
             "Istio serves at most two certificateRefs (RSA and ECDSA); remove the rest".to_owned();
         report.add(&c::ISTIO_TOO_MANY_REFS, at.name(), field, message);
     }
-    if statuses.len() != 2 {
+    // Whether a Secret refguard does not watch is usable is unknown: say nothing about it.
+    if statuses.len() != 2 || statuses.contains(&RefStatus::NotWatched) {
         return;
     }
 
@@ -275,12 +276,17 @@ fn check_client_ca(
     }
 
     let frontend_read = !c::applies(eval.implementation, &ISTIO_FRONTEND_TLS_IGNORED);
-    let frontend_ca = frontend_read
-        && frontend_owner
-            .and_then(|gateway| applicable(gateway, at.listener))
-            .is_some_and(|validation| !validation.ca_certificate_refs.is_empty());
+    let frontend_ca_set = frontend_owner
+        .and_then(|gateway| applicable(gateway, at.listener))
+        .is_some_and(|validation| !validation.ca_certificate_refs.is_empty());
+    let frontend_ca = frontend_read && frontend_ca_set;
     if mode == Mode::OptionalMutual && !frontend_ca {
-        let message = "OPTIONAL_MUTUAL without a spec.tls.frontend caCertificateRef never gets its CA; add one".to_owned();
+        let message = if frontend_ca_set {
+            "OPTIONAL_MUTUAL never gets its CA: this Istio ignores spec.tls.frontend; upgrade to 1.28+"
+        } else {
+            "OPTIONAL_MUTUAL without a spec.tls.frontend caCertificateRef never gets its CA; add one"
+        }
+        .to_owned();
         report.add(
             &c::ISTIO_OPTIONAL_MUTUAL_NO_CA,
             at.name(),
@@ -312,7 +318,9 @@ fn secret_has_ca(at: Place<'_>, namespace: &str, name: &str, eval: &Eval<'_>) ->
     let cacert_name = format!("{name}-cacert");
     let from = at.holder.referrer();
     let target = Target::core("Secret", namespace, &cacert_name);
-    if !access::permitted_by_spec(&eval.grants, from, target) {
+    if !access::permitted_by_spec(&eval.grants, from, target)
+        || !eval.world.knows_secrets_in(namespace)
+    {
         return None;
     }
     Some(eval.world.secret(namespace, &cacert_name).is_some())

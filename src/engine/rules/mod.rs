@@ -162,7 +162,12 @@ pub(crate) fn listener_set(set: &ListenerSet, eval: &Eval<'_>) -> Vec<Finding> {
     certificates::check(holder, eval, &mut report);
     options::check(holder, &mut report);
     frontend::check_listener_validation(holder, eval, &mut report);
-    let parent = eval.world.gateway(&set.parent_key());
+    // A parent in another namespace is not consulted: whether a rule fires must not reveal a
+    // Gateway the ListenerSet's author may not be able to read.
+    let parent_key = set.parent_key();
+    let parent = (parent_key.namespace == set.key.namespace)
+        .then(|| eval.world.gateway(&parent_key))
+        .flatten();
     istio::check(holder, parent, eval, &mut report);
 
     report.into_findings()
@@ -184,7 +189,11 @@ pub(crate) fn grant_change(
     if let Some(new) = new {
         grants::check_typos(new, &mut report);
     }
-    reverse::grant_change(subject, new, eval, implementation_for, &mut report);
+    // A CREATE takes nothing away. (`refguard check` reviews every grant as a CREATE into a
+    // world that already holds it, so the stored grant alone cannot tell.)
+    if old.is_some() {
+        reverse::grant_change(subject, new, eval, implementation_for, &mut report);
+    }
 
     report.into_findings()
 }

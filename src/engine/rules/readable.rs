@@ -63,9 +63,10 @@ pub(crate) fn certificate_secret(
     problems
 }
 
-/// Istio reads `cert`/`key` when present, else `tls.crt`/`tls.key`.
+/// Istio reads `cert`/`key` when both are non-empty, else `tls.crt`/`tls.key`
+/// (`extractKeyAndCert` in `pilot/pkg/credentials/kube/secrets.go`).
 fn istio_pair(facts: &SecretFacts) -> Option<(&KeyPairFacts, &'static str, &'static str)> {
-    if facts.has(SecretKey::Cert) || facts.has(SecretKey::Key) {
+    if facts.has(SecretKey::Cert) && facts.has(SecretKey::Key) {
         return facts.cert_pair.as_ref().map(|pair| (pair, "cert", "key"));
     }
     facts
@@ -130,10 +131,14 @@ pub(crate) fn ca_bundle(bundle: Option<&CaBundleFacts>) -> Option<String> {
     }
 }
 
-/// Whether a Secret carries a CA bundle Istio would use for client validation.
+/// Whether a Secret carries a CA bundle Istio would use for client validation. Istio takes
+/// `cacert` whenever it is non-empty, parseable or not, and only otherwise `ca.crt`
+/// (`extractRoot` in `pilot/pkg/credentials/kube/secrets.go`).
 pub(crate) fn has_istio_ca(facts: &SecretFacts) -> bool {
-    [facts.cacert.as_ref(), facts.ca_crt.as_ref()]
-        .into_iter()
-        .flatten()
-        .any(|bundle| bundle.certificates > 0)
+    let bundle = if facts.has(SecretKey::CaCert) {
+        facts.cacert.as_ref()
+    } else {
+        facts.ca_crt.as_ref()
+    };
+    bundle.is_some_and(|bundle| bundle.certificates > 0)
 }

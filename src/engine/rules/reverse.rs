@@ -37,8 +37,8 @@ impl HeldRef {
 }
 
 /// A grant UPDATE (`new` set) or DELETE (`new` empty): references that were permitted with the
-/// stored grant and are not with the new one. A CREATE takes nothing away: with no stored grant
-/// of that name there is nothing to compare, and the function returns at once.
+/// stored grant and are not with the new one. The caller skips CREATEs; a grant the cache has
+/// not seen yet has nothing to compare with either.
 pub(crate) fn grant_change(
     subject: &ReferenceGrant,
     new: Option<&ReferenceGrant>,
