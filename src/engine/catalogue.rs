@@ -568,11 +568,6 @@ pub fn rule_by_id(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|rule| rule.id == id)
 }
 
-/// Kept for the config module and other callers: same as [`rule_by_id`].
-pub fn rule(id: &str) -> Option<&'static Rule> {
-    rule_by_id(id)
-}
-
 /// The line that separates the generated catalogue in `docs/rules.md` from the hand-written
 /// notes below it.
 pub const NOTES_MARKER: &str = "<!-- end of generated catalogue; notes below are hand-written -->";

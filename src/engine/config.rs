@@ -157,13 +157,15 @@ impl RulesConfig {
             .or_else(|| self.rules.get(rule));
         match configured {
             Some(level) => *level,
-            None => catalogue::rule(rule).map_or(Level::Warn, |rule| rule.default_severity.into()),
+            None => {
+                catalogue::rule_by_id(rule).map_or(Level::Warn, |rule| rule.default_severity.into())
+            }
         }
     }
 }
 
 fn check_rule_ids(rules: &BTreeMap<String, Level>) -> Result<(), ConfigError> {
-    match rules.keys().find(|id| catalogue::rule(id).is_none()) {
+    match rules.keys().find(|id| catalogue::rule_by_id(id).is_none()) {
         Some(unknown) => Err(ConfigError::UnknownRule(unknown.clone())),
         None => Ok(()),
     }
