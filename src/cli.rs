@@ -102,10 +102,14 @@ pub struct ServeArgs {
     /// Deadline for answering one review, below the webhook's timeoutSeconds.
     #[arg(long, env = "REFGUARD_REVIEW_TIMEOUT_MS", default_value_t = 8000)]
     pub review_timeout_ms: u64,
-    /// Reviews answered at once; more wait. Each may hold a body of up to 7 MiB and its parsed
-    /// copy, so this bounds the memory of reviews in flight (docs/webhook.md, Limits).
+    /// Reviews answered at once; more wait.
     #[arg(long, env = "REFGUARD_MAX_CONCURRENT_REVIEWS", default_value_t = 32)]
     pub max_concurrent_reviews: usize,
+    /// MiB of request bodies (by Content-Length) answered at once; more wait. With the parsed
+    /// objects, this bounds the memory of reviews in flight (docs/webhook.md, Limits). At
+    /// least one 7 MiB body always fits.
+    #[arg(long, env = "REFGUARD_MAX_BODY_MIB_IN_FLIGHT", default_value_t = 64)]
+    pub max_body_mib_in_flight: usize,
     /// Log format.
     #[arg(long, env = "REFGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -87,6 +87,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let limits = Limits {
         review_timeout: Duration::from_millis(args.review_timeout_ms),
         max_concurrent: args.max_concurrent_reviews,
+        body_bytes_in_flight: args.max_body_mib_in_flight.saturating_mul(1024 * 1024),
         ..Limits::default()
     };
     let policy = Policy {
