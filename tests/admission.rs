@@ -270,14 +270,10 @@ async fn reviews_beyond_the_concurrency_limit_wait_for_a_slot() {
     // One stalled review holds the only slot until its deadline...
     let stalled = Body::from_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
     let holder = tokio::spawn(post(app.clone(), stalled));
-    let slot_taken = async {
-        while state.free_slots() > 0 {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), slot_taken)
-        .await
-        .expect("the stalled review takes the only slot");
+    wait_until("the stalled review takes the only slot", || {
+        state.free_slots() == 0
+    })
+    .await;
 
     // ...so a second review waits (it would take well under a millisecond otherwise)...
     let waited = tokio::time::timeout(
@@ -316,14 +312,10 @@ async fn large_bodies_in_flight_wait_for_the_body_budget_and_small_ones_do_not()
     // A review declaring a 1 MiB body that never arrives holds the whole budget...
     let stalled = stalled_request(1 << 20);
     let holder = tokio::spawn(app.clone().oneshot(stalled));
-    let budget_taken = async {
-        while state.free_body_kib() > 0 {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), budget_taken)
-        .await
-        .expect("the stalled review takes the whole body budget");
+    wait_until("the stalled review takes the whole body budget", || {
+        state.free_body_kib() == 0
+    })
+    .await;
 
     // ...so a small review waits for it, although review slots are free...
     let waited = tokio::time::timeout(
@@ -348,6 +340,21 @@ async fn large_bodies_in_flight_wait_for_the_body_budget_and_small_ones_do_not()
         .expect("a small review does not wait for another small one");
     assert_eq!(status, StatusCode::OK);
     small.abort();
+}
+
+/// Yields to the other tasks until `done` holds, failing with `what` after 5 s.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let wait = async {
+        while !done() {
+            tokio::task::yield_now().await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), wait)
+        .await
+        .is_err()
+    {
+        panic!("not within 5 s: {what}");
+    }
 }
 
 /// A review that declares `length` bytes of body and never sends them.

@@ -178,6 +178,22 @@ async fn connect(running: &Running, client: &TlsConnector) -> TlsStream<TcpStrea
     client.connect(name, tcp).await.expect("TLS handshake")
 }
 
+/// Connects until the server presents `expected`, failing after 5 s.
+async fn wait_until_served(
+    running: &Running,
+    client: &TlsConnector,
+    expected: &CertificateDer<'_>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while served_certificate(&connect(running, client).await) != *expected {
+        assert!(
+            Instant::now() < deadline,
+            "certificate not served within 5s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn served_certificate(stream: &TlsStream<TcpStream>) -> CertificateDer<'static> {
     let (_, connection) = stream.get_ref();
     connection
@@ -359,11 +375,7 @@ async fn a_broken_new_certificate_keeps_the_old_one() {
 
     // A good pair afterwards is taken.
     volume.write(other.cert_pem.as_bytes(), other.key_pem.as_bytes());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while served_certificate(&connect(&running, &client).await) != other.der {
-        assert!(Instant::now() < deadline, "good pair not taken within 5s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_served(&running, &client, &other.der).await;
 }
 
 #[tokio::test]
@@ -396,11 +408,7 @@ async fn an_expired_or_future_certificate_keeps_the_old_one() {
     // A valid pair afterwards is taken, so the reloader was running all along.
     let good = pki.issue();
     volume.write(good.cert_pem.as_bytes(), good.key_pem.as_bytes());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while served_certificate(&connect(&running, &client).await) != good.der {
-        assert!(Instant::now() < deadline, "valid pair not taken within 5s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_served(&running, &client, &good.der).await;
 }
 
 /// A TLS ClientHello offering only `version` (no supported_versions extension, as TLS 1.1 and
