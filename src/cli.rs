@@ -108,7 +108,7 @@ pub struct ServeArgs {
     /// MiB of request bodies (by Content-Length) answered at once; more wait. With the parsed
     /// objects, this bounds the memory of reviews in flight (docs/webhook.md, Limits). At
     /// least one 7 MiB body always fits.
-    #[arg(long, env = "REFGUARD_MAX_BODY_MIB_IN_FLIGHT", default_value_t = 64)]
+    #[arg(long, env = "REFGUARD_MAX_BODY_MIB_IN_FLIGHT", default_value_t = 16)]
     pub max_body_mib_in_flight: usize,
     /// Log format.
     #[arg(long, env = "REFGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

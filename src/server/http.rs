@@ -43,7 +43,7 @@ impl Default for Limits {
             body_bytes: 7 * 1024 * 1024,
             review_timeout: Duration::from_secs(8),
             max_concurrent: 32,
-            body_bytes_in_flight: 64 * 1024 * 1024,
+            body_bytes_in_flight: 16 * 1024 * 1024,
         }
     }
 }
