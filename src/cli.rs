@@ -103,8 +103,13 @@ pub struct ServeArgs {
     #[arg(long, env = "REFGUARD_REVIEW_TIMEOUT_MS", default_value_t = 8000)]
     pub review_timeout_ms: u64,
     /// Reviews answered at once; more wait.
-    #[arg(long, env = "REFGUARD_MAX_CONCURRENT_REVIEWS", default_value_t = 256)]
+    #[arg(long, env = "REFGUARD_MAX_CONCURRENT_REVIEWS", default_value_t = 32)]
     pub max_concurrent_reviews: usize,
+    /// MiB of request bodies (by Content-Length) answered at once; more wait. With the parsed
+    /// objects, this bounds the memory of reviews in flight (docs/webhook.md, Limits). At
+    /// least one 7 MiB body always fits.
+    #[arg(long, env = "REFGUARD_MAX_BODY_MIB_IN_FLIGHT", default_value_t = 16)]
+    pub max_body_mib_in_flight: usize,
     /// Log format.
     #[arg(long, env = "REFGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_refguard");
@@ -51,17 +51,56 @@ fn serve(dir: &Path, extra: &[&str]) -> Command {
     command
 }
 
-fn run_to_end(mut command: Command) -> Output {
-    let mut child = command.spawn().expect("refguard starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("refguard did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// A running `refguard serve`, killed and reaped when dropped, so a failing assertion does not
+/// leave it running (holding its ports) after the test.
+struct Running(Option<Child>);
+
+impl Running {
+    fn start(mut command: Command) -> Self {
+        Self(Some(command.spawn().expect("refguard starts")))
     }
-    child.wait_with_output().expect("output")
+
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("not yet waited for")
+    }
+
+    /// Waits up to `limit` for the process to exit by itself.
+    fn exit_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child().try_wait().expect("wait") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The output of a process that has exited.
+    fn output(mut self) -> Output {
+        let child = self.0.take().expect("not yet waited for");
+        child.wait_with_output().expect("output")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn run_to_end(command: Command) -> Output {
+    let mut running = Running::start(command);
+    assert!(
+        running.exit_within(Duration::from_secs(20)).is_some(),
+        "refguard did not exit"
+    );
+    running.output()
 }
 
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -79,11 +118,11 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn wait_for_admin(child: &mut Child, port: u16) {
+fn wait_for_admin(running: &mut Running, port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while get(port, "/healthz").is_none() {
         assert!(
-            child.try_wait().expect("wait").is_none(),
+            running.child().try_wait().expect("wait").is_none(),
             "refguard exited early"
         );
         assert!(Instant::now() < deadline, "admin port never answered");
@@ -149,8 +188,8 @@ fn serves_admin_before_sync_and_stops_on_sigterm() {
         "--log-format",
         "json",
     ];
-    let mut child = serve(dir.path(), &args).spawn().expect("refguard starts");
-    wait_for_admin(&mut child, admin);
+    let mut running = Running::start(serve(dir.path(), &args));
+    wait_for_admin(&mut running, admin);
 
     assert_eq!(get(admin, "/healthz"), Some((200, "ok\n".to_owned())));
     assert_eq!(
@@ -166,24 +205,16 @@ fn serves_admin_before_sync_and_stops_on_sigterm() {
     );
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &running.child().id().to_string()])
         .status()
         .expect("kill runs");
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "refguard did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = running
+        .exit_within(Duration::from_secs(15))
+        .expect("refguard stops after SIGTERM");
     assert!(status.success(), "exit status {status}");
 
-    let output = child.wait_with_output().expect("output");
+    let output = running.output();
     let log = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<serde_json::Value> = log
         .lines()

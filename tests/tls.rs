@@ -44,6 +44,19 @@ impl Pki {
 
     fn issue(&self) -> Leaf {
         let params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_owned()]).expect("params");
+        self.issue_with(params)
+    }
+
+    /// A leaf valid only between the two dates.
+    fn issue_between(&self, not_before: (i32, u8, u8), not_after: (i32, u8, u8)) -> Leaf {
+        let mut params =
+            rcgen::CertificateParams::new(vec![SERVER_NAME.to_owned()]).expect("params");
+        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        self.issue_with(params)
+    }
+
+    fn issue_with(&self, params: rcgen::CertificateParams) -> Leaf {
         let key = rcgen::KeyPair::generate().expect("leaf key");
         let cert = params.signed_by(&key, &*self.ca).expect("leaf certificate");
         Leaf {
@@ -163,6 +176,22 @@ async fn connect(running: &Running, client: &TlsConnector) -> TlsStream<TcpStrea
     let tcp = TcpStream::connect(running.addr).await.expect("connect");
     let name = ServerName::try_from(SERVER_NAME).expect("server name");
     client.connect(name, tcp).await.expect("TLS handshake")
+}
+
+/// Connects until the server presents `expected`, failing after 5 s.
+async fn wait_until_served(
+    running: &Running,
+    client: &TlsConnector,
+    expected: &CertificateDer<'_>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while served_certificate(&connect(running, client).await) != *expected {
+        assert!(
+            Instant::now() < deadline,
+            "certificate not served within 5s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn served_certificate(stream: &TlsStream<TcpStream>) -> CertificateDer<'static> {
@@ -346,11 +375,40 @@ async fn a_broken_new_certificate_keeps_the_old_one() {
 
     // A good pair afterwards is taken.
     volume.write(other.cert_pem.as_bytes(), other.key_pem.as_bytes());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while served_certificate(&connect(&running, &client).await) != other.der {
-        assert!(Instant::now() < deadline, "good pair not taken within 5s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_served(&running, &client, &other.der).await;
+}
+
+#[tokio::test]
+async fn an_expired_or_future_certificate_keeps_the_old_one() {
+    let pki = Pki::new();
+    let first = pki.issue();
+    let mut volume = SecretVolume::new(&first);
+    let running = start(&volume, ConnectionLimits::default()).await;
+    let client = pki.client(&rustls::version::TLS13);
+
+    // The reloader polls every 20 ms here; 200 ms gives it ten chances to take the bad pair.
+    let expired = pki.issue_between((2020, 1, 1), (2021, 1, 1));
+    volume.write(expired.cert_pem.as_bytes(), expired.key_pem.as_bytes());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        served_certificate(&connect(&running, &client).await),
+        first.der,
+        "an expired leaf was swapped in"
+    );
+
+    let future = pki.issue_between((2099, 1, 1), (2100, 1, 1));
+    volume.write(future.cert_pem.as_bytes(), future.key_pem.as_bytes());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        served_certificate(&connect(&running, &client).await),
+        first.der,
+        "a not-yet-valid leaf was swapped in"
+    );
+
+    // A valid pair afterwards is taken, so the reloader was running all along.
+    let good = pki.issue();
+    volume.write(good.cert_pem.as_bytes(), good.key_pem.as_bytes());
+    wait_until_served(&running, &client, &good.der).await;
 }
 
 /// A TLS ClientHello offering only `version` (no supported_versions extension, as TLS 1.1 and

@@ -1,12 +1,16 @@
 //! The watches that fill the cache, one per kind (Secrets: one per namespace when limited).
 //!
-//! Which Gateway API kinds to watch is decided once at startup by API discovery: ListenerSet
-//! and XListenerSet only where their CRDs are served, ReferenceGrant as v1beta1 where served
-//! (every Gateway API release serves it) and as v1 otherwise. A CRD installed after refguard
-//! started is picked up on its next restart.
+//! Which Gateway API kinds to watch is decided at startup by API discovery: ListenerSet and
+//! XListenerSet only where their CRDs are served, ReferenceGrant as v1beta1 where served
+//! (every Gateway API release serves it) and as v1 otherwise. Discovery runs again every
+//! [`REDISCOVERY_INTERVAL`]; when a CRD installed since then is served ([`served_change`]),
+//! the server shuts down and exits non-zero so that the restarted pod watches it: a restart
+//! gives the new watch its initial list and readiness accounting for free, where adding a
+//! watch to a running cache would need both done again by hand.
 
 use std::fmt::Debug;
 use std::path::Path;
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -28,6 +32,12 @@ use crate::model::{
 pub const SECRET_FIELD_SELECTOR: &str =
     "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token";
 
+/// Objects per list page for Secrets and ConfigMaps. kube's default page of 500 full objects
+/// is held in memory at once while it is decoded; Secrets and ConfigMaps can be up to 1 MiB
+/// each (and bundles of CA certificates often are large), so one default page could take
+/// hundreds of MiB. 50 keeps a page's peak bounded at the cost of more list requests at start.
+pub const LIST_PAGE_SIZE: u32 = 50;
+
 /// What to watch beyond what discovery finds.
 #[derive(Clone, Debug, Default)]
 pub struct WatchOptions {
@@ -43,6 +53,57 @@ pub struct Served {
     pub x_listener_sets: bool,
     /// The ReferenceGrant version to watch, if any is served.
     pub grant_version: Option<&'static str>,
+}
+
+/// How often discovery runs again to notice Gateway API CRDs installed after startup. A
+/// minute keeps the cost at three small discovery requests a minute, and a cross-namespace
+/// reference wrongly denied because its grant kind is not watched yet lasts about that long.
+pub const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What the cluster serves now that the running watches do not follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedChange {
+    /// Kinds served now that are not watched.
+    pub newly_served: Vec<Kind>,
+    /// The ReferenceGrant version watched, when discovery now prefers another one.
+    pub grant_version: Option<(Option<&'static str>, &'static str)>,
+}
+
+/// Whether the watches started for `watched` miss something that `now` serves: a kind that
+/// became served, or a ReferenceGrant version that discovery now prefers. A kind that is no
+/// longer served is not a change: its watch fails and retries with backoff, and there is no
+/// new watch to start for it.
+pub fn served_change(watched: &Served, now: &Served) -> Option<ServedChange> {
+    let kinds = [
+        (Kind::Gateway, watched.gateways, now.gateways),
+        (Kind::ListenerSet, watched.listener_sets, now.listener_sets),
+        (
+            Kind::XListenerSet,
+            watched.x_listener_sets,
+            now.x_listener_sets,
+        ),
+    ];
+    let newly_served: Vec<Kind> = kinds
+        .into_iter()
+        .filter(|(_, was, is)| !was && *is)
+        .map(|(kind, _, _)| kind)
+        .collect();
+
+    let grant_version = match now.grant_version {
+        Some(preferred) if watched.grant_version != Some(preferred) => {
+            Some((watched.grant_version, preferred))
+        }
+        _ => None,
+    };
+
+    if newly_served.is_empty() && grant_version.is_none() {
+        None
+    } else {
+        Some(ServedChange {
+            newly_served,
+            grant_version,
+        })
+    }
 }
 
 /// Builds a client from `kubeconfig`, or else from the in-cluster config or `KUBECONFIG`.
@@ -91,15 +152,20 @@ async fn served_resources(client: &Client, api_version: &str) -> Result<Vec<Stri
     }
 }
 
+/// A started watch: the kind it fills and its task.
+pub type WatchTask = (Kind, JoinHandle<()>);
+
 /// Starts every watch and returns their tasks. The cache becomes ready when each has listed
-/// once. The tasks run until aborted; a broken watch retries with backoff by itself.
+/// once. The tasks run until aborted; a broken watch retries with backoff by itself, so a task
+/// that ends has panicked or hit a bug, and the caller should treat it as fatal.
 pub fn start(
     client: &Client,
     cache: &Cache,
     served: &Served,
     options: &WatchOptions,
-) -> Vec<JoinHandle<()>> {
-    let mut watches: Vec<Box<dyn FnOnce() -> JoinHandle<()>>> = Vec::new();
+) -> Vec<WatchTask> {
+    type Spawn = Box<dyn FnOnce() -> JoinHandle<()>>;
+    let mut watches: Vec<(Kind, Spawn)> = Vec::new();
 
     let gateway_api = [
         (
@@ -127,27 +193,33 @@ pub fn start(
     for (is_served, kind, group, version, plural) in gateway_api {
         if is_served {
             let (client, cache) = (client.clone(), cache.clone());
-            watches.push(Box::new(move || {
-                tokio::spawn(watch_gateway_api(
-                    client, cache, kind, group, version, plural,
-                ))
-            }));
+            watches.push((
+                kind,
+                Box::new(move || {
+                    tokio::spawn(watch_gateway_api(
+                        client, cache, kind, group, version, plural,
+                    ))
+                }),
+            ));
         } else {
             tracing::info!(%kind, "Not served by this cluster; not watched");
         }
     }
     if let Some(version) = served.grant_version {
         let (client, cache) = (client.clone(), cache.clone());
-        watches.push(Box::new(move || {
-            tokio::spawn(watch_gateway_api(
-                client,
-                cache,
-                Kind::ReferenceGrant,
-                GATEWAY_GROUP,
-                version,
-                "referencegrants",
-            ))
-        }));
+        watches.push((
+            Kind::ReferenceGrant,
+            Box::new(move || {
+                tokio::spawn(watch_gateway_api(
+                    client,
+                    cache,
+                    Kind::ReferenceGrant,
+                    GATEWAY_GROUP,
+                    version,
+                    "referencegrants",
+                ))
+            }),
+        ));
     }
 
     if !options.secret_namespaces.is_empty() {
@@ -167,18 +239,23 @@ pub fn start(
     };
     for namespace in secret_scopes {
         let (client, cache) = (client.clone(), cache.clone());
-        watches.push(Box::new(move || {
-            tokio::spawn(watch_secrets(client, cache, namespace))
-        }));
+        watches.push((
+            Kind::Secret,
+            Box::new(move || tokio::spawn(watch_secrets(client, cache, namespace))),
+        ));
     }
     let (client, cache_for_config_maps) = (client.clone(), cache.clone());
-    watches.push(Box::new(move || {
-        tokio::spawn(watch_config_maps(client, cache_for_config_maps))
-    }));
+    watches.push((
+        Kind::ConfigMap,
+        Box::new(move || tokio::spawn(watch_config_maps(client, cache_for_config_maps))),
+    ));
 
     // Declared before any watch starts, so an early list cannot make the cache ready too soon.
     cache.readiness().expect(watches.len());
-    watches.into_iter().map(|spawn| spawn()).collect()
+    watches
+        .into_iter()
+        .map(|(kind, spawn)| (kind, spawn()))
+        .collect()
 }
 
 async fn watch_gateway_api(
@@ -209,7 +286,9 @@ async fn watch_secrets(client: Client, cache: Cache, namespace: Option<String>) 
         Some(namespace) => Api::namespaced(client, namespace),
         None => Api::all(client),
     };
-    let config = watcher::Config::default().fields(SECRET_FIELD_SELECTOR);
+    let config = watcher::Config::default()
+        .fields(SECRET_FIELD_SELECTOR)
+        .page_size(LIST_PAGE_SIZE);
 
     let convert = |secret: Secret| Ok(secret_entry(secret));
     run(
@@ -228,7 +307,7 @@ async fn watch_config_maps(client: Client, cache: Cache) {
     let convert = |config_map: ConfigMap| Ok(config_map_entry(config_map));
     run(
         api,
-        watcher::Config::default(),
+        watcher::Config::default().page_size(LIST_PAGE_SIZE),
         cache,
         WatchState::new(Kind::ConfigMap, None),
         convert,
@@ -318,7 +397,13 @@ fn to_update<K: Resource>(
 ) -> Update {
     let converted = |object: K| {
         let key = key_of(&object);
-        convert(object).map_err(|error| {
+        // Reading user data (certificates, keys) must not end the watch: a panic there makes
+        // this one object unreadable, like any other object refguard cannot read.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| convert(object)))
+            .unwrap_or_else(|panic| {
+                Err(format!("reading it panicked: {}", panic_message(&*panic)))
+            });
+        result.map_err(|error| {
             tracing::warn!(%kind, namespace = %key.namespace, name = %key.name, %error, "Cannot read a watched object; it is left out of the cache");
             key
         })
@@ -336,6 +421,14 @@ fn to_update<K: Resource>(
             Err(key) => Update::InitUnreadable(key),
         },
     }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 fn key_of<K: Resource>(object: &K) -> ObjectKey {
@@ -412,6 +505,78 @@ mod tests {
         assert_eq!(&*facts.secret_type, "kubernetes.io/tls");
         assert!(facts.has(SecretKey::TlsCrt) && facts.has(SecretKey::TlsKey));
         assert!(!facts.has(SecretKey::CaCrt));
+    }
+
+    #[test]
+    fn a_panic_while_reading_an_object_makes_it_unreadable_not_the_watch_end() {
+        let config_map: ConfigMap = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "ca", "namespace": "certs"}
+        }))
+        .expect("a valid ConfigMap");
+        let convert = |_: ConfigMap| -> Result<Entry, String> { panic!("bad certificate") };
+        let update = to_update(Kind::ConfigMap, Event::Apply(config_map), &convert);
+        assert!(matches!(update, Update::Unreadable(key) if key == ObjectKey::new("certs", "ca")));
+    }
+
+    fn served(
+        gateways: bool,
+        listener_sets: bool,
+        x_listener_sets: bool,
+        grant_version: Option<&'static str>,
+    ) -> Served {
+        Served {
+            gateways,
+            listener_sets,
+            x_listener_sets,
+            grant_version,
+        }
+    }
+
+    #[test]
+    fn the_same_served_set_is_no_change() {
+        let now = served(true, false, true, Some("v1beta1"));
+        assert_eq!(served_change(&now, &now.clone()), None);
+        assert_eq!(served_change(&Served::default(), &Served::default()), None);
+    }
+
+    #[test]
+    fn kinds_served_since_startup_are_a_change() {
+        let watched = served(false, false, false, None);
+        let now = served(true, true, true, Some("v1beta1"));
+        assert_eq!(
+            served_change(&watched, &now),
+            Some(ServedChange {
+                newly_served: vec![Kind::Gateway, Kind::ListenerSet, Kind::XListenerSet],
+                grant_version: Some((None, "v1beta1")),
+            })
+        );
+
+        let watched = served(true, false, false, Some("v1beta1"));
+        let now = served(true, true, false, Some("v1beta1"));
+        let change = served_change(&watched, &now).expect("a change");
+        assert_eq!(change.newly_served, [Kind::ListenerSet]);
+        assert_eq!(change.grant_version, None);
+    }
+
+    #[test]
+    fn a_new_preferred_grant_version_is_a_change() {
+        let watched = served(true, false, false, Some("v1beta1"));
+        let now = served(true, false, false, Some("v1"));
+        assert_eq!(
+            served_change(&watched, &now),
+            Some(ServedChange {
+                newly_served: vec![],
+                grant_version: Some((Some("v1beta1"), "v1")),
+            })
+        );
+    }
+
+    #[test]
+    fn kinds_no_longer_served_are_not_a_change() {
+        let watched = served(true, true, true, Some("v1beta1"));
+        let now = served(false, false, false, None);
+        assert_eq!(served_change(&watched, &now), None);
     }
 
     #[test]

@@ -13,6 +13,9 @@ use crate::engine::{Finding, Severity};
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
 
+/// The one warning on a review that could not be read but whose uid could.
+pub const NOT_READ_WARNING: &str = "[refguard] not checked: the AdmissionReview could not be read";
+
 /// Most characters the API server keeps of all warnings together.
 const WARNINGS_BUDGET: usize = 4096;
 /// Each warning stays under this many characters, so nothing is cut.
@@ -193,18 +196,11 @@ impl AdmissionResponse {
         }
     }
 
-    /// Refused because the review itself could not be read.
-    pub fn bad_request(uid: impl Into<String>, message: String) -> Self {
-        Self {
-            uid: uid.into(),
-            allowed: false,
-            status: Some(Status {
-                code: 400,
-                reason: "BadRequest",
-                message,
-            }),
-            warnings: Vec::new(),
-        }
+    /// Admitted unchecked because the review itself could not be read. Refusing would override
+    /// the webhook's `failurePolicy: Ignore`: a review refguard cannot read is refguard's
+    /// problem (or a newer API server's), not the writer's. The reason is logged, not returned.
+    pub fn unread(uid: impl Into<String>) -> Self {
+        Self::allow(uid, vec![NOT_READ_WARNING.to_owned()])
     }
 
     /// The answer for a set of findings: refused when any of them denies, warnings otherwise.
@@ -433,6 +429,19 @@ mod tests {
             }
             _ => panic!("expected the uid to be recovered"),
         }
+    }
+
+    #[test]
+    fn an_unread_review_is_admitted_with_one_warning() {
+        let response = AdmissionResponse::unread("abc");
+        assert_eq!(
+            serde_json::to_value(&response).expect("serialises"),
+            serde_json::json!({
+                "uid": "abc",
+                "allowed": true,
+                "warnings": ["[refguard] not checked: the AdmissionReview could not be read"]
+            })
+        );
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub struct Limits {
     pub review_timeout: Duration,
     /// Reviews answered at once; more wait for a slot (within the deadline).
     pub max_concurrent: usize,
+    /// Request bodies in flight, by `Content-Length`, summed over all reviews (a body without
+    /// one counts as `body_bytes`); more wait, within the deadline. A review holds its body
+    /// and the parsed objects, so this rather than `max_concurrent` bounds review memory when
+    /// bodies are large. Raised to `body_bytes` if lower, so one largest review always fits.
+    pub body_bytes_in_flight: usize,
 }
 
 impl Default for Limits {
@@ -37,7 +42,8 @@ impl Default for Limits {
         Self {
             body_bytes: 7 * 1024 * 1024,
             review_timeout: Duration::from_secs(8),
-            max_concurrent: 256,
+            max_concurrent: 32,
+            body_bytes_in_flight: 16 * 1024 * 1024,
         }
     }
 }
@@ -52,6 +58,8 @@ pub struct AppState {
     metrics: Arc<ReviewMetrics>,
     registry: Arc<Registry>,
     slots: Arc<Semaphore>,
+    /// The body budget, one permit per KiB.
+    body_kib: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -72,6 +80,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             registry: Arc::new(registry),
             slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
+            body_kib: Arc::new(Semaphore::new(body_budget_kib(&limits) as usize)),
         }
     }
 
@@ -92,6 +101,30 @@ impl AppState {
     pub fn cache(&self) -> &Cache {
         &self.cache
     }
+
+    /// Review slots free right now (tests use it to know that a review holds one).
+    pub fn free_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// KiB of the body budget free right now.
+    pub fn free_body_kib(&self) -> usize {
+        self.body_kib.available_permits()
+    }
+}
+
+/// The body budget in KiB: at least one largest body.
+fn body_budget_kib(limits: &Limits) -> u32 {
+    let bytes = limits.body_bytes_in_flight.max(limits.body_bytes).max(1);
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
+}
+
+/// KiB of the budget one review takes: its declared length, or the largest body if it
+/// declares none (the API server always does).
+fn body_weight_kib(declared: Option<u64>, limits: &Limits) -> u32 {
+    let bytes = declared.unwrap_or(limits.body_bytes as u64).max(1);
+    let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+    kib.min(body_budget_kib(limits))
 }
 
 /// The admission router: `POST /validate`, and `/healthz` and `/readyz` for the probes of
@@ -117,12 +150,14 @@ pub fn admin_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Bounds concurrency and time. Waiting for a slot counts against the deadline, so an
-/// overloaded server answers 503 in time rather than leaving the API server to time out.
+/// Bounds concurrency, body memory and time. Waiting for the body budget or a slot counts
+/// against the deadline, so an overloaded server answers 503 in time rather than leaving the
+/// API server to time out.
 async fn review_limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // A declared length over the limit is refused before reading a byte of the body; bodies
     // without one are cut by `DefaultBodyLimit` as they are read.
-    if declared_length(&request).is_some_and(|length| length > state.limits.body_bytes as u64) {
+    let declared = declared_length(&request);
+    if declared.is_some_and(|length| length > state.limits.body_bytes as u64) {
         return (
             StatusCode::PAYLOAD_TOO_LARGE,
             "refguard: request body too large\n",
@@ -132,6 +167,10 @@ async fn review_limits(State(state): State<AppState>, request: Request, next: Ne
 
     let deadline = state.limits.review_timeout;
     let work = async {
+        let weight = body_weight_kib(declared, &state.limits);
+        let Ok(_body) = state.body_kib.acquire_many(weight).await else {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        };
         let Ok(_slot) = state.slots.acquire().await else {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         };
@@ -198,7 +237,8 @@ async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
     .into_response()
 }
 
-/// A body that is not a review we can answer: a reply with the uid when there is one, else 400.
+/// A body that is not a review we can answer: admitted unchecked when its uid can be recovered
+/// (so the webhook's failurePolicy is not overridden), else HTTP 400.
 fn unreadable(state: &AppState, error: ReadError, started: Instant) -> Response {
     let (response, outcome) = match error {
         ReadError::WithUid {
@@ -206,9 +246,8 @@ fn unreadable(state: &AppState, error: ReadError, started: Instant) -> Response 
             uid,
             problem,
         } => {
-            tracing::warn!(%uid, %problem, "Admission review could not be read");
-            let message = format!("refguard could not read the AdmissionReview: {problem}");
-            let reply = AdmissionResponse::bad_request(uid, message);
+            tracing::warn!(%uid, %problem, "Admission review could not be read; admitted unchecked");
+            let reply = AdmissionResponse::unread(uid);
             let outcome = bad_request_outcome();
             (
                 Json(AdmissionReviewReply::new(api_version, reply)).into_response(),
@@ -290,4 +329,38 @@ async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_review_weighs_its_declared_length_in_kib() {
+        let limits = Limits {
+            body_bytes: 7 << 20,
+            body_bytes_in_flight: 64 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(body_budget_kib(&limits), 64 << 10);
+        assert_eq!(body_weight_kib(Some(0), &limits), 1);
+        assert_eq!(body_weight_kib(Some(1025), &limits), 2);
+        assert_eq!(body_weight_kib(Some(3 << 20), &limits), 3 << 10);
+        assert_eq!(
+            body_weight_kib(None, &limits),
+            7 << 10,
+            "undeclared: the largest body"
+        );
+    }
+
+    #[test]
+    fn the_budget_always_fits_one_largest_body() {
+        let limits = Limits {
+            body_bytes: 7 << 20,
+            body_bytes_in_flight: 1 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(body_budget_kib(&limits), 7 << 10);
+        assert_eq!(body_weight_kib(Some(7 << 20), &limits), 7 << 10);
+    }
 }

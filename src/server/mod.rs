@@ -54,7 +54,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "refguard serve failed");
+            tracing::error!(error = format!("{error:#}"), "Serve failed");
             ExitCode::FAILURE
         }
     }
@@ -87,6 +87,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let limits = Limits {
         review_timeout: Duration::from_millis(args.review_timeout_ms),
         max_concurrent: args.max_concurrent_reviews,
+        body_bytes_in_flight: args.max_body_mib_in_flight.saturating_mul(1024 * 1024),
         ..Limits::default()
     };
     let policy = Policy {
@@ -119,25 +120,38 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
     tokio::spawn(config_source.reload(config, config_loaded, POLL_INTERVAL, stop_rx.clone()));
-    let watches = tokio::spawn(start_cache(cache, watch_inputs(&args)));
+    let mut cache_task = tokio::spawn(run_cache(cache, watch_inputs(&args)));
 
     let drain = limits.review_timeout + Duration::from_secs(2);
     let webhook = tokio::spawn(webhook.run(stop_rx.clone(), drain));
     let admin = tokio::spawn(admin.run(stop_rx, drain));
 
-    // The watch tasks end with the runtime; they hold no state that needs flushing.
-    shutdown_signal().await;
+    // A restart is asked for by the cache (a watch task ended, or CRDs were installed since
+    // startup): the same graceful shutdown as SIGTERM, then a non-zero exit so the kubelet
+    // starts the pod again with fresh watches.
+    let restart = tokio::select! {
+        () = shutdown_signal() => None,
+        ended = &mut cache_task => Some(match ended {
+            Ok(reason) => reason,
+            Err(error) => anyhow::anyhow!("the cache task ended: {error}"),
+        }),
+    };
     tracing::info!(
         delay_secs = args.shutdown_delay_secs,
+        restart = restart.is_some(),
         "Shutting down: serving on for the delay, then draining"
     );
     tokio::time::sleep(Duration::from_secs(args.shutdown_delay_secs)).await;
     let _ = stop_tx.send(true);
     let _ = webhook.await;
     let _ = admin.await;
-    watches.abort();
+    // The watch tasks end with the runtime; they hold no state that needs flushing.
+    cache_task.abort();
     tracing::info!("Stopped");
-    Ok(())
+    match restart {
+        None => Ok(()),
+        Some(reason) => Err(reason.context("restarting for fresh watches")),
+    }
 }
 
 /// Reads the rules config once; a file that does not load stops startup (later, on reload, it
@@ -185,17 +199,29 @@ fn watch_inputs(args: &ServeArgs) -> WatchInputs {
 }
 
 /// Connects, discovers what the cluster serves, and starts the watches, retrying with backoff
-/// until the API server answers. Reviews are answered (as not checked) meanwhile.
-async fn start_cache(cache: Cache, inputs: WatchInputs) {
+/// until the API server answers (reviews are answered as not checked meanwhile). Then watches
+/// over the watches: returns, with the reason, only when the process should restart.
+async fn run_cache(cache: Cache, inputs: WatchInputs) -> anyhow::Error {
+    let (client, served) = connect(&inputs).await;
+    tracing::info!(?served, "Discovered the Gateway API resources served");
+
+    let tasks = cache::watch::start(&client, &cache, &served, &inputs.options);
+    tokio::select! {
+        reason = first_ended(tasks) => reason,
+        reason = rediscover(&client, served, cache::watch::REDISCOVERY_INTERVAL) => reason,
+    }
+}
+
+async fn connect(inputs: &WatchInputs) -> (kube::Client, cache::watch::Served) {
     let mut delay = Duration::from_millis(500);
-    let (client, served) = loop {
+    loop {
         let attempt = async {
             let client = cache::watch::client(inputs.kubeconfig.as_deref()).await?;
             let served = cache::watch::discover(&client).await?;
             anyhow::Ok((client, served))
         };
         match attempt.await {
-            Ok(found) => break found,
+            Ok(found) => return found,
             Err(error) => {
                 tracing::warn!(
                     error = format!("{error:#}"),
@@ -206,11 +232,73 @@ async fn start_cache(cache: Cache, inputs: WatchInputs) {
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
         }
-    };
-    tracing::info!(?served, "Discovered the Gateway API resources served");
+    }
+}
 
-    let tasks = cache::watch::start(&client, &cache, &served, &inputs.options);
-    futures::future::join_all(tasks).await;
+/// Waits for the first watch task to end. They never end by design (a broken watch retries
+/// with backoff), so one that does has panicked or hit a bug, and its kind would silently go
+/// stale: the server restarts instead.
+async fn first_ended(tasks: Vec<cache::watch::WatchTask>) -> anyhow::Error {
+    if tasks.is_empty() {
+        return std::future::pending().await;
+    }
+    let (kinds, handles): (Vec<_>, Vec<_>) = tasks.into_iter().unzip();
+
+    let (result, index, _running) = futures::future::select_all(handles).await;
+    let kind = kinds[index];
+    let how = match &result {
+        Ok(()) => "returned",
+        Err(error) if error.is_panic() => "panicked",
+        Err(_) => "was cancelled",
+    };
+    tracing::error!(
+        %kind,
+        how,
+        "Watch task ended; shutting down so the pod restarts with fresh watches"
+    );
+    anyhow::anyhow!("the {kind} watch task {how}")
+}
+
+/// Runs discovery every `interval` and returns when the cluster serves something the running
+/// watches do not follow ([`cache::watch::served_change`]). A failed discovery is retried at
+/// the next interval; the watches go on meanwhile.
+async fn rediscover(
+    client: &kube::Client,
+    watched: cache::watch::Served,
+    interval: Duration,
+) -> anyhow::Error {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        ticker.tick().await;
+        let now = match cache::watch::discover(client).await {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::warn!(%error, "Rediscovery failed; trying again at the next interval");
+                continue;
+            }
+        };
+        let Some(change) = cache::watch::served_change(&watched, &now) else {
+            continue;
+        };
+
+        let newly_served: Vec<&str> = change
+            .newly_served
+            .iter()
+            .map(|kind| kind.as_str())
+            .collect();
+        let (grant_watched, grant_served) = change.grant_version.unzip();
+        tracing::warn!(
+            newly_served = newly_served.join(","),
+            grant_version_watched = grant_watched.flatten(),
+            grant_version_served = grant_served,
+            "Gateway API resources served since startup are not watched; shutting down so the pod restarts with watches for them"
+        );
+        return anyhow::anyhow!(
+            "the cluster now serves Gateway API resources that are not watched: {change:?}"
+        );
+    }
 }
 
 async fn shutdown_signal() {
@@ -238,5 +326,34 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Kind;
+
+    #[tokio::test]
+    async fn a_watch_task_that_panics_is_reported_with_its_kind() {
+        let forever = tokio::spawn(std::future::pending::<()>());
+        let panics = tokio::spawn(async {
+            tokio::task::yield_now().await;
+            panic!("a bug in a watch");
+        });
+        let tasks = vec![(Kind::Secret, forever), (Kind::ReferenceGrant, panics)];
+
+        let reason = first_ended(tasks).await;
+        assert_eq!(reason.to_string(), "the ReferenceGrant watch task panicked");
+    }
+
+    #[tokio::test]
+    async fn a_watch_task_that_returns_is_reported_with_its_kind() {
+        let forever = tokio::spawn(std::future::pending::<()>());
+        let returns = tokio::spawn(async {});
+        let tasks = vec![(Kind::Gateway, forever), (Kind::ConfigMap, returns)];
+
+        let reason = first_ended(tasks).await;
+        assert_eq!(reason.to_string(), "the ConfigMap watch task returned");
     }
 }

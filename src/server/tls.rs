@@ -2,8 +2,8 @@
 //!
 //! The chart mounts the certificate from a Secret. Kubernetes updates such a volume by
 //! repointing a `..data` symlink, so the files' own mtime does not change: the reloader
-//! compares content. A new pair that does not load (half-written, key not matching) is
-//! refused and the previous certificate keeps serving; established connections are never
+//! compares content. A new pair that does not load (half-written, key not matching, leaf
+//! expired or not yet valid) is refused and the previous certificate keeps serving; established connections are never
 //! touched, the next handshake simply gets the new certificate.
 
 use std::fmt;
@@ -38,6 +38,12 @@ pub enum TlsError {
     Mismatch(rustls::Error),
     #[error("TLS configuration: {0}")]
     Config(rustls::Error),
+    #[error("leaf certificate is not valid X.509: {0}")]
+    Leaf(String),
+    #[error("leaf certificate expired at {0}")]
+    Expired(String),
+    #[error("leaf certificate is not valid before {0}")]
+    NotYetValid(String),
 }
 
 /// Builds a serving identity from PEM data, checking that the key belongs to the leaf.
@@ -96,9 +102,14 @@ impl CertStore {
         [&self.cert_file, &self.key_file]
     }
 
-    /// Replaces the served identity with one built from new file contents.
+    /// Replaces the served identity with one built from new file contents. A leaf outside its
+    /// validity period is refused: the API server would reject every handshake with it, while
+    /// the certificate served now may still be good (an issuer writing a stale or back-dated
+    /// certificate, a clock-skewed CA).
     pub fn replace(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), TlsError> {
-        let certified = Arc::new(certified_key(cert_pem, key_pem)?);
+        let certified = certified_key(cert_pem, key_pem)?;
+        check_validity(&certified.cert[0], unix_now())?;
+        let certified = Arc::new(certified);
         *self
             .current
             .write()
@@ -118,6 +129,29 @@ impl ResolvesServerCert for CertStore {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current())
     }
+}
+
+/// Refuses a leaf that is expired or not yet valid at `now` (seconds since the Unix epoch).
+pub fn check_validity(leaf: &CertificateDer<'_>, now: i64) -> Result<(), TlsError> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+
+    let (_, parsed) =
+        X509Certificate::from_der(leaf).map_err(|error| TlsError::Leaf(error.to_string()))?;
+    let validity = parsed.validity();
+
+    if now < validity.not_before.timestamp() {
+        return Err(TlsError::NotYetValid(validity.not_before.to_string()));
+    }
+    if now > validity.not_after.timestamp() {
+        return Err(TlsError::Expired(validity.not_after.to_string()));
+    }
+    Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
 /// Reads both files of a pair.
@@ -166,6 +200,31 @@ mod tests {
         let (_, other_key) = pair("b.example");
         let error = certified_key(cert.as_bytes(), other_key.as_bytes()).unwrap_err();
         assert!(matches!(error, TlsError::Mismatch(_)), "{error}");
+    }
+
+    #[test]
+    fn a_leaf_is_valid_only_within_its_period() {
+        let mut params = rcgen::CertificateParams::new(vec!["a.example".to_owned()])
+            .expect("certificate params");
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("certificate");
+        let (jan_2020, jul_2020, feb_2021) = (1_577_836_800, 1_593_561_600, 1_612_137_600);
+
+        assert!(check_validity(cert.der(), jul_2020).is_ok());
+        assert!(matches!(
+            check_validity(cert.der(), feb_2021),
+            Err(TlsError::Expired(_))
+        ));
+        assert!(matches!(
+            check_validity(cert.der(), jan_2020 - 1),
+            Err(TlsError::NotYetValid(_))
+        ));
+        assert!(matches!(
+            check_validity(&CertificateDer::from(vec![1, 2, 3]), jul_2020),
+            Err(TlsError::Leaf(_))
+        ));
     }
 
     #[test]
