@@ -85,7 +85,15 @@ start_process() {
   local logfile="$1"
   shift
   nohup "$@" </dev/null >>"$logfile" 2>&1 &
-  printf '%s' "$!"
+  local pid=$! i
+  # $! is the forked shell until it has exec'd nohup and then the binary: wait for that, so a
+  # caller's is_ours check does not take the not-yet-exec'd fork for a process that exited.
+  for ((i = 0; i < 100; i++)); do
+    is_ours "$pid" "$1" && break
+    [[ -r "/proc/$pid/cmdline" && -s "/proc/$pid/cmdline" ]] || break
+    sleep 0.05
+  done
+  printf '%s' "$pid"
 }
 
 show_log_tail() {
