@@ -55,6 +55,17 @@ fn json_findings(output: &Output) -> Vec<Value> {
         .clone()
 }
 
+/// Exit status 2 with `expected` in the error message; `case` names the case in failures.
+#[track_caller]
+fn assert_exit_2(output: &Output, expected: &str, case: &str) {
+    assert_eq!(output.status.code(), Some(2), "{case}: {}", stderr(output));
+    assert!(
+        stderr(output).contains(expected),
+        "{case}: {}",
+        stderr(output)
+    );
+}
+
 const MUTUAL: &str = "examples/istio-55623/2-mutual";
 
 #[test]
@@ -305,17 +316,7 @@ fn unreadable_input_exits_2_naming_the_file_and_document() {
     ];
     for (file, expected, shows) in cases {
         let output = refguard(&["check", "-f", &repo(file)]);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{shows}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(expected),
-            "{shows}: {}",
-            stderr(&output)
-        );
+        assert_exit_2(&output, expected, shows);
         assert!(stdout(&output).is_empty(), "{shows}: nothing on stdout");
     }
 }
@@ -346,13 +347,7 @@ fn bad_usage_exits_2() {
         (&["check", "-f", "x.yaml", "-o", "xml"], "invalid value"),
     ];
     for (args, expected) in cases {
-        let output = refguard(args);
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert!(
-            stderr(&output).contains(expected),
-            "{args:?}: {}",
-            stderr(&output)
-        );
+        assert_exit_2(&refguard(args), expected, &format!("{args:?}"));
     }
 }
 
@@ -378,12 +373,7 @@ fn a_bad_config_file_exits_2() {
             "--config",
             &config.display().to_string(),
         ]);
-        assert_eq!(output.status.code(), Some(2), "{text}");
-        assert!(
-            stderr(&output).contains(expected),
-            "{text}: {}",
-            stderr(&output)
-        );
+        assert_exit_2(&output, expected, text);
     }
 }
 
