@@ -110,6 +110,10 @@ pub struct ServeArgs {
     /// least one 7 MiB body always fits.
     #[arg(long, env = "REFGUARD_MAX_BODY_MIB_IN_FLIGHT", default_value_t = 16)]
     pub max_body_mib_in_flight: usize,
+    /// Seconds between checks for Gateway API resources installed since startup; when one
+    /// appears, refguard shuts down gracefully (exit 1) so it restarts with a watch for it.
+    #[arg(long, env = "REFGUARD_REDISCOVERY_INTERVAL_SECS", default_value_t = crate::cache::watch::REDISCOVERY_INTERVAL.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub rediscovery_interval_secs: u64,
     /// Log format.
     #[arg(long, env = "REFGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -505,3 +505,110 @@ fn a_listener_set_needs_a_grant_of_its_own() {
     eprintln!("{kind} admitted {elapsed:?} after its grant was created");
     run.assert_no_warnings();
 }
+
+/// A minimal CRD for the ListenerSet kind this cluster does not serve yet, as (name, manifest).
+fn missing_listener_set_crd(kubectl: &Kubectl) -> (String, String) {
+    let (_, served_kind, _) = served_listener_set(kubectl);
+    let (group, version, kind, plural) = if served_kind == "ListenerSet" {
+        (
+            "gateway.networking.x-k8s.io",
+            "v1alpha1",
+            "XListenerSet",
+            "xlistenersets",
+        )
+    } else {
+        (
+            "gateway.networking.k8s.io",
+            "v1",
+            "ListenerSet",
+            "listenersets",
+        )
+    };
+    let name = format!("{plural}.{group}");
+    let mut crd = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": name},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "listKind": format!("{kind}List"), "plural": plural, "singular": kind.to_lowercase()},
+            "versions": [{
+                "name": version,
+                "served": true,
+                "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+            }],
+        },
+    });
+    if group.ends_with(".k8s.io") {
+        // The API server refuses CRDs in k8s.io groups without this annotation.
+        crd["metadata"]["annotations"] = serde_json::json!({
+            "api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/3328",
+        });
+    }
+    (name, crd.to_string())
+}
+
+/// Removes a CRD the test installed, also when the test fails, so later tests see the
+/// cluster as it was.
+struct InstalledCrd<'a> {
+    kubectl: &'a Kubectl,
+    name: String,
+}
+
+impl Drop for InstalledCrd<'_> {
+    fn drop(&mut self) {
+        let _ = self.kubectl.run(&[
+            "delete",
+            "crd",
+            &self.name,
+            "--ignore-not-found",
+            "--wait=true",
+        ]);
+    }
+}
+
+#[test]
+fn a_gateway_api_kind_installed_later_restarts_refguard_to_watch_it() {
+    let kubectl = Kubectl::from_env();
+    let mut webhook = Webhook::start(WebhookOptions {
+        extra_args: vec!["--rediscovery-interval-secs".into(), "1".into()],
+        ..WebhookOptions::default()
+    });
+    assert_eq!(
+        webhook.wait_exit(Duration::from_secs(3)),
+        None,
+        "nothing changed yet"
+    );
+
+    let (name, crd) = missing_listener_set_crd(&kubectl);
+    kubectl.apply(&crd).assert_ok();
+    let _installed = InstalledCrd {
+        kubectl: &kubectl,
+        name: name.clone(),
+    };
+    kubectl
+        .run(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/{name}"),
+            "--timeout=30s",
+        ])
+        .assert_ok();
+
+    let exit = webhook.wait_exit(Duration::from_secs(30));
+    assert_eq!(
+        exit,
+        Some(1),
+        "refguard must exit 1 to be restarted:\n{}",
+        webhook.logs()
+    );
+    assert!(
+        webhook
+            .logs()
+            .contains("Gateway API resources served since startup are not watched"),
+        "{}",
+        webhook.logs()
+    );
+}

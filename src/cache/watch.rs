@@ -3,7 +3,7 @@
 //! Which Gateway API kinds to watch is decided at startup by API discovery: ListenerSet and
 //! XListenerSet only where their CRDs are served, ReferenceGrant as v1beta1 where served
 //! (every Gateway API release serves it) and as v1 otherwise. Discovery runs again every
-//! [`REDISCOVERY_INTERVAL`]; when a CRD installed since then is served ([`served_change`]),
+//! `--rediscovery-interval-secs` (default [`REDISCOVERY_INTERVAL`]); when a CRD installed since then is served ([`served_change`]),
 //! the server shuts down and exits non-zero so that the restarted pod watches it: a restart
 //! gives the new watch its initial list and readiness accounting for free, where adding a
 //! watch to a running cache would need both done again by hand.
@@ -55,7 +55,7 @@ pub struct Served {
     pub grant_version: Option<&'static str>,
 }
 
-/// How often discovery runs again to notice Gateway API CRDs installed after startup. A
+/// The default of how often discovery runs again to notice Gateway API CRDs installed after startup. A
 /// minute keeps the cost at three small discovery requests a minute, and a cross-namespace
 /// reference wrongly denied because its grant kind is not watched yet lasts about that long.
 pub const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(60);

@@ -187,11 +187,13 @@ async fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
 struct WatchInputs {
     kubeconfig: Option<std::path::PathBuf>,
     options: cache::watch::WatchOptions,
+    rediscovery_interval: Duration,
 }
 
 fn watch_inputs(args: &ServeArgs) -> WatchInputs {
     WatchInputs {
         kubeconfig: args.kubeconfig.clone(),
+        rediscovery_interval: Duration::from_secs(args.rediscovery_interval_secs),
         options: cache::watch::WatchOptions {
             secret_namespaces: args.secret_namespaces.clone(),
         },
@@ -208,7 +210,7 @@ async fn run_cache(cache: Cache, inputs: WatchInputs) -> anyhow::Error {
     let tasks = cache::watch::start(&client, &cache, &served, &inputs.options);
     tokio::select! {
         reason = first_ended(tasks) => reason,
-        reason = rediscover(&client, served, cache::watch::REDISCOVERY_INTERVAL) => reason,
+        reason = rediscover(&client, served, inputs.rediscovery_interval) => reason,
     }
 }
 
