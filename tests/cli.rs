@@ -55,6 +55,13 @@ fn json_findings(output: &Output) -> Vec<Value> {
         .clone()
 }
 
+/// Exit status `code` with `expected` on standard output.
+#[track_caller]
+fn assert_exit_printing(output: &Output, code: i32, expected: &str) {
+    assert_eq!(output.status.code(), Some(code), "{}", stderr(output));
+    assert!(stdout(output).contains(expected), "{}", stdout(output));
+}
+
 /// Exit status 2 with `expected` in the error message; `case` names the case in failures.
 #[track_caller]
 fn assert_exit_2(output: &Output, expected: &str, case: &str) {
@@ -248,12 +255,7 @@ fn standard_input_is_read_with_a_dash() {
     let manifest =
         std::fs::read_to_string(repo("tests/fixtures/check/list.yaml")).expect("fixture");
     let output = refguard_stdin(&["check", "-f", "-"], &manifest);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stdout(&output).contains("Gateway apps/listed"),
-        "{}",
-        stdout(&output)
-    );
+    assert_exit_printing(&output, 1, "Gateway apps/listed");
 }
 
 #[test]
@@ -269,12 +271,7 @@ fn directories_are_searched_recursively_for_manifests_only() {
     std::fs::write(dir.path().join("notes.txt"), "kind: [not yaml").expect("write");
 
     let output = refguard(&["check", "-f", &dir.path().display().to_string()]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stdout(&output).contains("read from 1 file"),
-        "{}",
-        stdout(&output)
-    );
+    assert_exit_printing(&output, 1, "read from 1 file");
 }
 
 #[test]

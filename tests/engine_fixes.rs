@@ -98,17 +98,8 @@ fn unusable_backend_client_certificates_fall_under_the_backend_rule() {
 fn listener_certificate_problems_keep_their_own_rules() {
     let (crt, key) = certificate((2020, 1, 1), (2025, 6, 1));
     let mut world = World::new();
-    add_secret(
-        &mut world,
-        "gw",
-        "cert",
-        "kubernetes.io/tls",
-        &[("tls.crt", &crt), ("tls.key", &key)],
-    );
-    let gateway = gateway_json(
-        json!([https("https", json!([secret_ref(None, "cert")]), json!({}))]),
-        json!({}),
-    );
+    add_key_pair(&mut world, "gw", "cert", "kubernetes.io/tls", &(crt, key));
+    let gateway = same_namespace_gateway();
 
     let findings = review_gateway(&world, &config(GA), &gateway);
     assert_eq!(outcome(&findings), expected(&[("cert-expired", Warn)]));

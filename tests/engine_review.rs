@@ -5,7 +5,7 @@ mod engine_support;
 
 use engine_support::*;
 use refguard::engine::{review, Change, Context, Finding, RulesConfig, Severity, World};
-use refguard::model::ObjectKey;
+use refguard::model::{Gateway, ObjectKey};
 use serde_json::{json, Value};
 
 fn context<'a>(world: &'a World, config: &'a RulesConfig) -> Context<'a> {
@@ -14,6 +14,23 @@ fn context<'a>(world: &'a World, config: &'a RulesConfig) -> Context<'a> {
         config,
         now: NOW,
     }
+}
+
+/// Reviews `edited` as an UPDATE of the stored `old`.
+fn review_update(
+    world: &World,
+    config: &RulesConfig,
+    old: &Gateway,
+    edited: &Value,
+) -> Vec<Finding> {
+    let new = gateway(edited);
+    review(
+        &Change::Gateway {
+            new: &new,
+            old: Some(old),
+        },
+        &context(world, config),
+    )
 }
 
 fn cross_ns_gateway() -> Value {
@@ -72,14 +89,7 @@ fn update_ratchets_old_denials_to_warnings() {
 
     let mut edited = cross_ns_gateway();
     edited["metadata"]["labels"] = json!({"team": "a"});
-    let new = gateway(&edited);
-    let findings = review(
-        &Change::Gateway {
-            new: &new,
-            old: Some(&old),
-        },
-        &context(&world, &config),
-    );
+    let findings = review_update(&world, &config, &old, &edited);
     assert_eq!(
         outcome(&findings),
         expected(&[("cert-ref-not-permitted", Severity::Warn)])
@@ -95,14 +105,7 @@ fn update_ratchets_old_denials_to_warnings() {
             json!([secret_ref(Some("other"), "cert")]),
             json!({}),
         ));
-    let new = gateway(&added);
-    let findings = review(
-        &Change::Gateway {
-            new: &new,
-            old: Some(&old),
-        },
-        &context(&world, &config),
-    );
+    let findings = review_update(&world, &config, &old, &added);
     assert_eq!(
         outcome(&findings),
         expected(&[
@@ -125,14 +128,7 @@ fn update_ratchets_old_denials_to_warnings() {
                 json!({}),
             ),
         );
-    let new = gateway(&inserted);
-    let findings = review(
-        &Change::Gateway {
-            new: &new,
-            old: Some(&old),
-        },
-        &context(&world, &config),
-    );
+    let findings = review_update(&world, &config, &old, &inserted);
     let by_listener: Vec<(Option<&str>, &str, Severity)> = findings
         .iter()
         .map(|f| (f.listener.as_deref(), f.field.as_str(), f.severity))
@@ -157,10 +153,7 @@ fn update_ratchets_old_denials_to_warnings() {
 #[test]
 fn configured_levels_apply_per_namespace() {
     let world = World::new();
-    let gateway = gateway_json(
-        json!([https("https", json!([secret_ref(None, "cert")]), json!({}))]),
-        json!({}),
-    );
+    let gateway = same_namespace_gateway();
 
     let escalate = RulesConfig::from_yaml("rules:\n  cert-secret-missing: deny\n").expect("config");
     let findings = review_gateway(&world, &escalate, &gateway);
@@ -462,17 +455,8 @@ fn grant_delete_names_affected_listener_sets() {
 fn expiry_window_comes_from_the_config() {
     let mut world = World::new();
     let (crt, key) = certificate((2025, 1, 1), (2026, 1, 11));
-    add_secret(
-        &mut world,
-        "gw",
-        "cert",
-        "kubernetes.io/tls",
-        &[("tls.crt", &crt), ("tls.key", &key)],
-    );
-    let gateway = gateway_json(
-        json!([https("https", json!([secret_ref(None, "cert")]), json!({}))]),
-        json!({}),
-    );
+    add_key_pair(&mut world, "gw", "cert", "kubernetes.io/tls", &(crt, key));
+    let gateway = same_namespace_gateway();
 
     // (config, findings, what it shows): the certificate expires 10 days after NOW.
     let cases = [
@@ -501,10 +485,7 @@ fn expiry_window_comes_from_the_config() {
 #[test]
 fn secrets_outside_the_watched_namespaces_are_not_reported_missing() {
     let config = config("gateway-api");
-    let gateway = gateway_json(
-        json!([https("https", json!([secret_ref(None, "cert")]), json!({}))]),
-        json!({}),
-    );
+    let gateway = same_namespace_gateway();
 
     let mut all_known = World::new();
     let findings = review_gateway(&all_known, &config, &gateway);

@@ -78,13 +78,7 @@ fn app_cert_granted_to_listener_sets(world: &mut World) {
 
 fn opaque_cert(world: &mut World) {
     let (crt, key) = good_certificate();
-    add_secret(
-        world,
-        "gw",
-        "cert",
-        "Opaque",
-        &[("tls.crt", &crt), ("tls.key", &key)],
-    );
+    add_key_pair(world, "gw", "cert", "Opaque", &(crt, key));
 }
 
 fn hello_world_cert(world: &mut World) {
@@ -101,24 +95,12 @@ fn hello_world_cert(world: &mut World) {
 fn mismatched_cert(world: &mut World) {
     let (crt, _) = good_certificate();
     let (_, key) = good_certificate();
-    add_secret(
-        world,
-        "gw",
-        "cert",
-        "kubernetes.io/tls",
-        &[("tls.crt", &crt), ("tls.key", &key)],
-    );
+    add_key_pair(world, "gw", "cert", "kubernetes.io/tls", &(crt, key));
 }
 
 fn dated_cert(world: &mut World, from: (i32, u8, u8), until: (i32, u8, u8)) {
     let (crt, key) = certificate(from, until);
-    add_secret(
-        world,
-        "gw",
-        "cert",
-        "kubernetes.io/tls",
-        &[("tls.crt", &crt), ("tls.key", &key)],
-    );
+    add_key_pair(world, "gw", "cert", "kubernetes.io/tls", &(crt, key));
 }
 
 fn expired_cert(world: &mut World) {
@@ -265,13 +247,7 @@ fn app_ca_secret_same_ns(world: &mut World) {
 
 fn helm_secret(world: &mut World) {
     let (crt, key) = good_certificate();
-    add_secret(
-        world,
-        "gw",
-        "cert",
-        "helm.sh/release.v1",
-        &[("tls.crt", &crt), ("tls.key", &key)],
-    );
+    add_key_pair(world, "gw", "cert", "helm.sh/release.v1", &(crt, key));
 }
 
 /// Istio reads cert/key before tls.crt/tls.key: here cert/key are broken, tls.* are fine.

@@ -39,16 +39,40 @@ pub fn add_secret(
     world.upsert_secret(ObjectKey::new(namespace, name), facts);
 }
 
-/// Adds a valid `kubernetes.io/tls` Secret.
-pub fn add_tls(world: &mut World, namespace: &str, name: &str) {
-    let (crt, key) = good_certificate();
+/// Adds a Secret of `secret_type` holding `pair` (certificate, key) as `tls.crt`/`tls.key`.
+pub fn add_key_pair(
+    world: &mut World,
+    namespace: &str,
+    name: &str,
+    secret_type: &str,
+    (crt, key): &(String, String),
+) {
     add_secret(
         world,
         namespace,
         name,
-        "kubernetes.io/tls",
-        &[("tls.crt", &crt), ("tls.key", &key)],
+        secret_type,
+        &[("tls.crt", crt), ("tls.key", key)],
     );
+}
+
+/// Adds a valid `kubernetes.io/tls` Secret.
+pub fn add_tls(world: &mut World, namespace: &str, name: &str) {
+    add_key_pair(
+        world,
+        namespace,
+        name,
+        "kubernetes.io/tls",
+        &good_certificate(),
+    );
+}
+
+/// Gateway `gw/main` with one HTTPS listener `https` reading Secret `cert` of its namespace.
+pub fn same_namespace_gateway() -> Value {
+    gateway_json(
+        json!([https("https", json!([secret_ref(None, "cert")]), json!({}))]),
+        json!({}),
+    )
 }
 
 pub fn add_config_map(world: &mut World, namespace: &str, name: &str, data: &[(&str, &str)]) {
